@@ -143,14 +143,14 @@ export class Decoder {
         remaining += (b & 0x7f) * mult;
         mult *= 128;
         if ((b & 0x80) === 0) {
-          if (b === 0 && i > pos + 1) throw overlong();
+          if (b === 0 && i > pos + 1) throw overlong(this.#version);
           complete = true;
           i++;
           break;
         }
       }
       if (!complete) {
-        if (i > pos + 4) throw tooLongLength();
+        if (i > pos + 4) throw tooLongLength(this.#version);
         this.#head.set(chunk.subarray(pos, end), 0);
         this.#headLen = end - pos;
         return;
@@ -183,7 +183,7 @@ export class Decoder {
         const at = this.#headLen;
         head[this.#headLen++] = b;
         if ((b & 0x80) === 0) {
-          if (b === 0 && at > 1) throw overlong();
+          if (b === 0 && at > 1) throw overlong(this.#version);
           let remaining = 0;
           let mult = 1;
           for (let k = 1; k < this.#headLen; k++) {
@@ -198,7 +198,7 @@ export class Decoder {
           this.#filled = this.#headLen;
           this.#headLen = 0;
         } else if (this.#headLen === 5) {
-          throw tooLongLength();
+          throw tooLongLength(this.#version);
         }
       }
     }
@@ -301,10 +301,19 @@ export class Decoder {
   }
 }
 
-function overlong(): ProtocolError {
-  return malformed("MQTT-1.5.5-1", "Remaining Length uses more bytes than needed");
+/**
+ * 5.0 requires the fewest bytes [MQTT-1.5.5-1]; 3.1.1 has no such statement,
+ * but its §2.2.3 encoding never produces a trailing 0x00 group, so the codec
+ * refuses over-long forms there too.
+ */
+function overlong(version: ProtocolVersion): ProtocolError {
+  return malformed(
+    version === 5 ? "MQTT-1.5.5-1" : "§2.2.3",
+    "Remaining Length uses more bytes than needed",
+  );
 }
 
-function tooLongLength(): ProtocolError {
-  return malformed("MQTT-1.5.5-1", "Remaining Length is longer than 4 bytes");
+/** "The maximum number of bytes in the Remaining Length field is four" (§2.2.3 of 3.1.1, §1.5.5 of 5.0). */
+function tooLongLength(version: ProtocolVersion): ProtocolError {
+  return malformed(version === 5 ? "§1.5.5" : "§2.2.3", "Remaining Length is longer than 4 bytes");
 }

@@ -19,6 +19,7 @@ import { encodeSubscribe } from "./packets/subscribe.js";
 import { encodeUnsuback } from "./packets/unsuback.js";
 import { encodeUnsubscribe } from "./packets/unsubscribe.js";
 
+export { createSlabAlloc } from "./packets/common.js";
 export { encodePublishHeader } from "./packets/publish.js";
 export type { Alloc };
 

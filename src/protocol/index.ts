@@ -18,4 +18,6 @@ export type * from "./packet.js";
 export { protocolName, UnsupportedProtocolError } from "./packets/connect.js";
 export * from "./properties.js";
 export * from "./reason-codes.js";
+export * from "./topic.js";
+export * from "./trie.js";
 export { isWellFormedUtf8, utf8Length } from "./utf8.js";

@@ -10,7 +10,14 @@
  * `subscriptionIdentifier`.
  */
 import { MAX_VARINT, PacketType } from "./constants.js";
-import { InvalidArgumentError, malformed, protocolError } from "./errors.js";
+import {
+  ErrorCode,
+  InvalidArgumentError,
+  malformed,
+  ProtocolError,
+  protocolError,
+} from "./errors.js";
+import { ReasonCode } from "./reason-codes.js";
 import { utf8Length, writeUtf8 } from "./utf8.js";
 import { type Reader, varintLength, writeBinary, writeU16, writeU32, writeVarint } from "./wire.js";
 
@@ -434,11 +441,15 @@ export function readProperties(r: Reader, context: PropertyContext): Properties 
   const length = r.varint("Property Length");
   if (length === 0) return undefined;
   const end = r.pos + length;
-  if (end > r.end) throw malformed("", "Property Length runs past the end of the packet");
+  if (end > r.end) throw malformed("§2.2.2.1", "Property Length runs past the end of the packet");
   const outerEnd = r.end;
+  const outerBound = r.bound;
   r.end = end; // a property must not read past its block
+  r.bound = "§2.2.2.1";
   const props: Properties = {};
-  const seen: Record<string, true> = {};
+  // Identifiers seen so far, as a bitmask (all identifiers are below 64).
+  let seenLow = 0;
+  let seenHigh = 0;
   const where = contextNames[context];
   while (r.pos < end) {
     const id = r.varint("Property Identifier");
@@ -446,7 +457,9 @@ export function readProperties(r: Reader, context: PropertyContext): Properties 
     if (d === undefined)
       throw malformed("§2.2.2.2", `unknown property identifier 0x${id.toString(16)} in ${where}`);
     if ((d.contexts & (1 << context)) === 0) {
-      throw protocolError("§2.2.2.2", `property ${d.name} is not allowed in ${where}`);
+      // §2.2.2.2: "A Control Packet which contains an Identifier which is not valid for its
+      // packet type ... is a Malformed Packet" (0x81), not a Protocol Error.
+      throw malformed("§2.2.2.2", `property ${d.name} is not allowed in ${where}`);
     }
     let value: number | string | Uint8Array | [string, string];
     switch (d.type) {
@@ -476,7 +489,20 @@ export function readProperties(r: Reader, context: PropertyContext): Properties 
         throw protocolError(d.section, `${d.name} must be 0 or ${d.max}, got ${value}`);
       }
       if (d.kind === Kind.NonZero && value === 0) {
-        throw protocolError(d.section, `${d.name} must not be 0`);
+        if (d.id === 0x23) {
+          // §3.3.4: "A Topic Alias value of 0 ... is a Protocol Error, the receiver uses
+          // DISCONNECT with Reason Code of 0x94 (Topic Alias invalid)".
+          throw new ProtocolError(
+            ErrorCode.ProtocolError,
+            ReasonCode.TopicAliasInvalid,
+            "MQTT-3.3.2-8",
+            "Topic Alias must not be 0",
+          );
+        }
+        throw protocolError(
+          d.id === 0x0b && context === T.SUBSCRIBE ? "§3.8.2.1.2" : d.section,
+          `${d.name} must not be 0`,
+        );
       }
     }
     if (d.id === 0x26) {
@@ -498,17 +524,20 @@ export function readProperties(r: Reader, context: PropertyContext): Properties 
       }
       continue;
     }
-    if (seen[d.name] === true) {
+    const mask = 1 << (id & 31);
+    if (((id < 32 ? seenLow : seenHigh) & mask) !== 0) {
       throw protocolError(d.section, `property ${d.name} appears more than once in ${where}`);
     }
-    seen[d.name] = true;
+    if (id < 32) seenLow |= mask;
+    else seenHigh |= mask;
     if (d.id === 0x08 && hasWildcard(value as string)) {
       throw protocolError("MQTT-3.3.2-14", "Response Topic must not contain wildcards");
     }
     (props as Record<string, unknown>)[d.name] = d.kind === Kind.Flag ? value === 1 : value;
   }
   r.end = outerEnd;
-  if (r.pos !== end) throw malformed("", "a property runs past the Property Length");
+  r.bound = outerBound;
+  if (r.pos !== end) throw malformed("§2.2.2.1", "a property runs past the Property Length");
   return props;
 }
 

@@ -72,21 +72,21 @@ export function isWellFormedUtf8(buf: Uint8Array, start = 0, end = buf.length): 
 
 /**
  * Decodes `buf[start..end)`, which the caller has already checked with
- * {@link checkUtf8}. Short ASCII strings avoid TextDecoder's call overhead.
+ * {@link checkUtf8}.
  */
 export function decodeUtf8(buf: Uint8Array, start: number, end: number): string {
   const len = end - start;
   if (len === 0) return "";
-  if (len <= 64) {
-    let ascii = true;
+  if (len <= 16) {
+    // Short ASCII strings (most topic levels, property names) are built faster
+    // by hand than through TextDecoder's call overhead.
+    let s = "";
     for (let i = start; i < end; i++) {
-      if (buf[i] >= 0x80) {
-        ascii = false;
-        break;
-      }
+      const b = buf[i];
+      if (b >= 0x80) return textDecoder.decode(buf.subarray(start, end));
+      s += String.fromCharCode(b);
     }
-    if (ascii)
-      return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
+    return s;
   }
   return textDecoder.decode(buf.subarray(start, end));
 }

@@ -7,13 +7,27 @@
 import { malformed, type ProtocolError } from "./errors.js";
 import { checkUtf8, decodeUtf8, Utf8Check } from "./utf8.js";
 
-/** Spec ids for the string rules differ between 3.1.1 and 5.0. */
+/**
+ * Spec ids for the string rules differ between 3.1.1 and 5.0; so does the
+ * section defining the Remaining Length, which a field running past the
+ * packet's end (or bytes left over after its last field) contradicts.
+ */
 export interface StringRules {
   illFormed: string;
   nul: string;
+  /** §2.1.4 (5.0) / §2.2.3 (3.1.1): Remaining Length. */
+  length: string;
 }
-export const STRING_RULES_V5: StringRules = { illFormed: "MQTT-1.5.4-1", nul: "MQTT-1.5.4-2" };
-export const STRING_RULES_V4: StringRules = { illFormed: "MQTT-1.5.3-1", nul: "MQTT-1.5.3-2" };
+export const STRING_RULES_V5: StringRules = {
+  illFormed: "MQTT-1.5.4-1",
+  nul: "MQTT-1.5.4-2",
+  length: "§2.1.4",
+};
+export const STRING_RULES_V4: StringRules = {
+  illFormed: "MQTT-1.5.3-1",
+  nul: "MQTT-1.5.3-2",
+  length: "§2.2.3",
+};
 
 /** A cursor over one packet's bytes `buf[pos..end)`. */
 export class Reader {
@@ -26,14 +40,23 @@ export class Reader {
     this.buf = buf;
     this.pos = pos;
     this.end = end;
+    this.bound = "";
   }
 
   get remaining(): number {
     return this.end - this.pos;
   }
 
+  /**
+   * Statement for a read past `end`: the Remaining Length section, or §2.2.2.1
+   * while `end` is the end of a property block (set by readProperties).
+   */
+  bound = "";
+
   #short(what: string): ProtocolError {
-    return malformed("", `packet too short: ${what} runs past the Remaining Length`);
+    return this.bound === ""
+      ? malformed(this.strings.length, `packet too short: ${what} runs past the Remaining Length`)
+      : malformed(this.bound, `${what} runs past the Property Length`);
   }
 
   u8(what: string): number {
@@ -72,7 +95,8 @@ export class Reader {
       }
       mult *= 128;
     }
-    throw malformed("MQTT-1.5.5-1", `${what} is longer than 4 bytes`);
+    // §1.5.5: "The maximum number of bytes in the Variable Byte Integer field is four."
+    throw malformed("§1.5.5", `${what} is longer than 4 bytes`);
   }
 
   /** UTF-8 Encoded String (§1.5.4): 2-byte length and well-formed UTF-8 without U+0000. */
@@ -110,7 +134,10 @@ export class Reader {
   /** Asserts that the packet has been read to its end. */
   done(packet: string): void {
     if (this.pos !== this.end) {
-      throw malformed("", `${packet} has ${this.end - this.pos} unexpected bytes at its end`);
+      throw malformed(
+        this.strings.length,
+        `${packet} has ${this.end - this.pos} unexpected bytes at its end`,
+      );
     }
   }
 }

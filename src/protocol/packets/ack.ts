@@ -42,7 +42,7 @@ export function decodeAck<T extends AckType>(
   const packetId = r.u16("Packet Identifier");
   if (packetId === 0) {
     throw malformed(
-      sid(version, "MQTT-2.3.1-1", "MQTT-2.2.1-3"),
+      sid(version, "MQTT-2.3.1-6", "MQTT-2.2.1-5"),
       `${name} needs a non-zero Packet Identifier`,
     );
   }
@@ -53,7 +53,7 @@ export function decodeAck<T extends AckType>(
       reasonCode = r.u8("Reason Code");
       if (!allowedReasonCodes[type].has(reasonCode)) {
         throw malformed(
-          `§3.${typeNumber[type]}.2.1`,
+          `MQTT-3.${typeNumber[type]}.2-1`,
           `reason code 0x${reasonCode.toString(16)} is not allowed in ${name}`,
         );
       }

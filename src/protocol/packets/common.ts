@@ -62,3 +62,29 @@ export function stringFieldLength(byteLength: number, what: string): number {
   }
   return 2 + byteLength;
 }
+
+/**
+ * An allocator that carves packets out of larger slabs, so encoding many
+ * packets costs one allocation per slab instead of one per packet (Node's
+ * own Buffer pool does this only below 4 KiB). Packets larger than a quarter
+ * of a slab get their own allocation. Each returned buffer is exclusively the
+ * caller's; a slab is freed when no packet carved from it is referenced.
+ *
+ * @param slabSize bytes per slab (default 64 KiB)
+ * @param newSlab allocates a slab; in Node pass `Buffer.allocUnsafeSlow` to get Buffers
+ */
+export function createSlabAlloc(slabSize = 65_536, newSlab: Alloc = defaultAlloc): Alloc {
+  let slab = newSlab(slabSize);
+  let offset = 0;
+  const limit = slabSize >>> 2;
+  return (size) => {
+    if (size > limit) return newSlab(size);
+    if (offset + size > slabSize) {
+      slab = newSlab(slabSize);
+      offset = 0;
+    }
+    const out = slab.subarray(offset, offset + size);
+    offset = (offset + size + 7) & ~7; // keep slices 8-byte aligned
+    return out;
+  };
+}

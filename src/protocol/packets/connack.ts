@@ -27,13 +27,16 @@ export function decodeConnack(r: Reader, version: ProtocolVersion): ConnackPacke
   const flags = r.u8("Connect Acknowledge Flags");
   if ((flags & 0xfe) !== 0) {
     throw malformed(
-      sid(version, "MQTT-3.2.2-1", "MQTT-3.2.2-1"),
+      sid(version, "§3.2.2.1", "MQTT-3.2.2-1"),
       "reserved bits 7-1 of the CONNACK flags must be 0",
     );
   }
   const reasonCode = r.u8("Connect Reason Code");
   if (!allowed(reasonCode, version)) {
-    throw malformed("§3.2.2.2", `CONNACK code 0x${reasonCode.toString(16)} is not allowed`);
+    throw malformed(
+      sid(version, "§3.2.2.3", "MQTT-3.2.2-8"),
+      `CONNACK code 0x${reasonCode.toString(16)} is not allowed`,
+    );
   }
   const sessionPresent = flags === 1;
   if (sessionPresent && reasonCode !== 0) {

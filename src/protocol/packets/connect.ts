@@ -1,6 +1,12 @@
 /** CONNECT (§3.1): the first packet a client sends. */
 import { PacketType, type ProtocolVersion, type QoS } from "../constants.js";
-import { ErrorCode, InvalidArgumentError, malformed, ProtocolError } from "../errors.js";
+import {
+  ErrorCode,
+  InvalidArgumentError,
+  malformed,
+  ProtocolError,
+  protocolError,
+} from "../errors.js";
 import {
   type Properties,
   propertiesLength,
@@ -52,7 +58,9 @@ export function protocolName(version: ProtocolVersion): string {
 
 /**
  * The CONNECT names a protocol this codec does not speak. The broker answers
- * with CONNACK 0x84 (5.0) or return code 1 (3.1.x) [MQTT-3.1.2-2] and closes.
+ * with CONNACK 0x84 (5.0) or return code 1 (3.1.x) and closes. The statement
+ * is [MQTT-3.1.2-1] when the protocol name is wrong, [MQTT-3.1.2-2] when the
+ * name is right but the level is not supported.
  */
 export class UnsupportedProtocolError extends ProtocolError {
   readonly protocolName: string;
@@ -61,7 +69,7 @@ export class UnsupportedProtocolError extends ProtocolError {
     super(
       ErrorCode.UnsupportedProtocolVersion,
       ReasonCode.UnsupportedProtocolVersion,
-      "MQTT-3.1.2-2",
+      name === "MQTT" || name === "MQIsdp" ? "MQTT-3.1.2-2" : "MQTT-3.1.2-1",
       `unsupported protocol ${JSON.stringify(name)} level ${level}`,
     );
     this.name = "UnsupportedProtocolError";
@@ -125,7 +133,12 @@ export function decodeConnect(r: Reader, opts: DecodeOptions): ConnectPacket {
   };
   if (version === 5) {
     const props = readProperties(r, PacketType.CONNECT);
-    if (props !== undefined) packet.properties = props;
+    if (props !== undefined) {
+      if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
+        throw protocolError("§3.1.2.11.10", "Authentication Data needs an Authentication Method");
+      }
+      packet.properties = props;
+    }
   }
   packet.clientId = r.utf8("Client Identifier");
   if (willFlag) {
@@ -136,7 +149,7 @@ export function decodeConnect(r: Reader, opts: DecodeOptions): ConnectPacket {
       throw new ProtocolError(
         ErrorCode.TopicNameInvalid,
         ReasonCode.TopicNameInvalid,
-        "§3.1.3.3",
+        sid(version, "§3.1.3.2", "§3.1.3.3"),
         "Will Topic must be a topic name: not empty, no wildcards",
       );
     }

@@ -25,7 +25,10 @@ export function decodeDisconnect(r: Reader, version: ProtocolVersion): Disconnec
     if (r.remaining > 0) {
       reasonCode = r.u8("Reason Code");
       if (!allowedReasonCodes.disconnect.has(reasonCode)) {
-        throw malformed("§3.14.2.1", `DISCONNECT code 0x${reasonCode.toString(16)} is not allowed`);
+        throw malformed(
+          "MQTT-3.14.2-1",
+          `DISCONNECT code 0x${reasonCode.toString(16)} is not allowed`,
+        );
       }
       if (r.remaining > 0) {
         const props = readProperties(r, PacketType.DISCONNECT);

@@ -21,7 +21,14 @@ import {
 import { ReasonCode } from "../reason-codes.js";
 import { isWellFormedUtf8, utf8Length, writeUtf8 } from "../utf8.js";
 import { type Reader, varintLength, writeU16 } from "../wire.js";
-import { type Alloc, checkPacketId, sid, startPacket, stringFieldLength } from "./common.js";
+import {
+  type Alloc,
+  checkPacketId,
+  defaultAlloc,
+  sid,
+  startPacket,
+  stringFieldLength,
+} from "./common.js";
 
 export interface PublishPacket {
   type: "publish";
@@ -85,7 +92,7 @@ export function decodePublish(
     if (version !== 5)
       throw malformed("MQTT-4.7.3-1", "a Topic Name must be at least one character long");
     if (properties?.topicAlias === undefined) {
-      throw protocolError("§3.3.2.3.4", "an empty Topic Name needs a Topic Alias");
+      throw protocolError("§3.3.2.1", "an empty Topic Name needs a Topic Alias");
     }
   }
   const payload = r.rest();
@@ -132,7 +139,7 @@ function firstByte(p: PublishPacket): number {
 export function encodePublishHeader(
   p: PublishPacket,
   version: ProtocolVersion,
-  alloc: Alloc,
+  alloc: Alloc = defaultAlloc,
 ): Uint8Array {
   return encode(p, version, alloc, false);
 }

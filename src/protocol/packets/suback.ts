@@ -27,7 +27,7 @@ export function decodeSuback(r: Reader, version: ProtocolVersion): SubackPacket 
   const packetId = r.u16("Packet Identifier");
   if (packetId === 0) {
     throw malformed(
-      sid(version, "MQTT-2.3.1-1", "MQTT-2.2.1-3"),
+      sid(version, "MQTT-2.3.1-7", "MQTT-2.2.1-6"),
       "SUBACK needs a non-zero Packet Identifier",
     );
   }
@@ -41,7 +41,7 @@ export function decodeSuback(r: Reader, version: ProtocolVersion): SubackPacket 
     const code = r.u8("Reason Code");
     if (!allowed(code, version)) {
       throw malformed(
-        sid(version, "MQTT-3.9.3-2", "§3.9.3"),
+        "MQTT-3.9.3-2", // the same id in 3.1.1 and 5.0
         `SUBACK code 0x${code.toString(16)} is not allowed`,
       );
     }

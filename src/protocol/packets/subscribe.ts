@@ -63,7 +63,8 @@ export function decodeSubscribe(r: Reader, version: ProtocolVersion): SubscribeP
       if ((options & 0xc0) !== 0) {
         throw malformed("MQTT-3.8.3-5", "reserved bits 6-7 of Subscription Options must be 0");
       }
-      if (qos === 3) throw malformed("§3.8.3.1", "Maximum QoS 3 in Subscription Options");
+      // §3.8.3.1: "It is a Protocol Error if the Maximum QoS field has the value 3."
+      if (qos === 3) throw protocolError("§3.8.3.1", "Maximum QoS 3 in Subscription Options");
       const retainHandling = (options >> 4) & 0x03;
       if (retainHandling === 3) throw protocolError("§3.8.3.1", "Retain Handling must not be 3");
       packet.subscriptions.push({

@@ -23,7 +23,7 @@ export function decodeUnsuback(r: Reader, version: ProtocolVersion): UnsubackPac
   const packetId = r.u16("Packet Identifier");
   if (packetId === 0) {
     throw malformed(
-      sid(version, "MQTT-2.3.1-1", "MQTT-2.2.1-3"),
+      sid(version, "MQTT-2.3.1-7", "MQTT-2.2.1-6"),
       "UNSUBACK needs a non-zero Packet Identifier",
     );
   }
@@ -37,7 +37,7 @@ export function decodeUnsuback(r: Reader, version: ProtocolVersion): UnsubackPac
     while (r.remaining > 0) {
       const code = r.u8("Reason Code");
       if (!allowedReasonCodes.unsuback.has(code)) {
-        throw malformed("§3.11.3", `UNSUBACK code 0x${code.toString(16)} is not allowed`);
+        throw malformed("MQTT-3.11.3-2", `UNSUBACK code 0x${code.toString(16)} is not allowed`);
       }
       codes.push(code);
     }
