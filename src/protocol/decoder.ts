@@ -4,9 +4,11 @@
  * A packet lying inside one chunk is parsed in place: its payload, binary
  * fields and properties are slices of that chunk (so a Node `Buffer` chunk
  * gives `Buffer` slices). A packet spanning chunks is gathered into one
- * buffer of exactly its size, allocated only after its fixed header has been
- * read and its size checked against `maxPacketSize` — an oversized packet is
- * refused before its body is buffered.
+ * buffer, allocated only after its fixed header has been read and its size
+ * checked against `maxPacketSize` — an oversized packet is refused before its
+ * body is buffered. That buffer grows with the bytes that arrive (up to the
+ * packet's exact size) rather than being sized from the header alone, so five
+ * bytes announcing a 256 MiB packet cost 64 KiB, not 256 MiB.
  *
  * Bad input ends in a {@link ProtocolError} carrying the MQTT 5 reason code
  * and the spec statement; the decoder throws nothing else, and after an error
@@ -53,9 +55,10 @@ export class Decoder {
   /** Fixed-header bytes of a packet whose header spans chunks (at most 5). */
   #head = new Uint8Array(5);
   #headLen = 0;
-  /** A packet spanning chunks: its whole bytes, filled up to #filled. */
+  /** A packet spanning chunks: its bytes so far, filled up to #filled, growing to #total. */
   #partial: Uint8Array | null = null;
   #filled = 0;
+  #total = 0;
   #error: ProtocolError | null = null;
 
   constructor(options: DecoderOptions = {}) {
@@ -84,6 +87,9 @@ export class Decoder {
   }
 
   set maxPacketSize(n: number) {
+    if (!Number.isInteger(n) || n < 2) {
+      throw new InvalidArgumentError(`maxPacketSize must be an integer ≥ 2, got ${String(n)}`);
+    }
     this.#maxPacketSize = n;
   }
 
@@ -161,9 +167,10 @@ export class Decoder {
         onPacket(this.#decode(chunk, pos, i, pos + total));
         pos += total;
       } else {
-        const partial = new Uint8Array(total);
+        const partial = new Uint8Array(initialCapacity(total, end - pos));
         partial.set(chunk.subarray(pos, end), 0);
         this.#partial = partial;
+        this.#total = total;
         this.#filled = end - pos;
         return;
       }
@@ -192,9 +199,10 @@ export class Decoder {
           }
           const total = this.#headLen + remaining;
           this.#checkSize(total);
-          const partial = new Uint8Array(total);
+          const partial = new Uint8Array(initialCapacity(total, this.#headLen + end - pos));
           partial.set(head.subarray(0, this.#headLen), 0);
           this.#partial = partial;
+          this.#total = total;
           this.#filled = this.#headLen;
           this.#headLen = 0;
         } else if (this.#headLen === 5) {
@@ -202,17 +210,28 @@ export class Decoder {
         }
       }
     }
-    const partial = this.#partial;
-    const take = Math.min(partial.length - this.#filled, end - pos);
+    let partial = this.#partial;
+    const total = this.#total;
+    const take = Math.min(total - this.#filled, end - pos);
+    const need = this.#filled + take;
+    if (need > partial.length) {
+      // Grow ×4 and jump to the exact size once a quarter has arrived: the
+      // buffer never exceeds 4× the bytes received, the copies stay under
+      // half the packet, and the last buffer is exact.
+      const grown = new Uint8Array(need * 4 >= total ? total : Math.max(need, partial.length * 4));
+      grown.set(partial.subarray(0, this.#filled), 0);
+      partial = grown;
+      this.#partial = grown;
+    }
     partial.set(chunk.subarray(pos, pos + take), this.#filled);
-    this.#filled += take;
+    this.#filled = need;
     pos += take;
-    if (this.#filled < partial.length) return -1;
+    if (need < total) return -1;
     this.#partial = null;
     this.#filled = 0;
     let bodyStart = 1;
     while ((partial[bodyStart] & 0x80) !== 0) bodyStart++;
-    onPacket(this.#decode(partial, 0, bodyStart + 1, partial.length));
+    onPacket(this.#decode(partial, 0, bodyStart + 1, total));
     return pos;
   }
 
@@ -299,6 +318,15 @@ export class Decoder {
         return decodeAuth(r);
     }
   }
+}
+
+/**
+ * First buffer for a packet of `total` bytes of which `have` are at hand:
+ * all of it when small, else what is at hand and at least 64 KiB. A peer must
+ * send the bytes to make the decoder hold them.
+ */
+function initialCapacity(total: number, have: number): number {
+  return Math.min(total, Math.max(have, 65_536));
 }
 
 /**

@@ -105,14 +105,16 @@ export function decodeConnect(r: Reader, opts: DecodeOptions): ConnectPacket {
   const willRetain = (flags & 0x20) !== 0;
   const passwordFlag = (flags & 0x40) !== 0;
   const usernameFlag = (flags & 0x80) !== 0;
-  if (willQos === 3) {
-    throw malformed(sid(version, "MQTT-3.1.2-14", "MQTT-3.1.2-12"), "Will QoS must not be 3");
-  }
+  // Without a Will Flag any non-zero Will QoS (3 included) breaks -13 / -11;
+  // with one, only 3 is refused (-14 / -12).
   if (!willFlag && willQos !== 0) {
     throw malformed(
       sid(version, "MQTT-3.1.2-13", "MQTT-3.1.2-11"),
       "Will QoS must be 0 without a Will Flag",
     );
+  }
+  if (willQos === 3) {
+    throw malformed(sid(version, "MQTT-3.1.2-14", "MQTT-3.1.2-12"), "Will QoS must not be 3");
   }
   if (!willFlag && willRetain) {
     throw malformed(
