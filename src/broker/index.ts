@@ -1,7 +1,33 @@
 /**
- * `starling/broker`: the embeddable MQTT broker.
+ * `starling/broker`: the embeddable MQTT 3.1 / 3.1.1 / 5.0 broker.
  *
- * Not built yet (issue 3). The subpath exists now so the package layout and
- * its exports are fixed from the start.
+ * @example
+ * ```ts
+ * import { Broker } from "starling/broker";
+ * const broker = await Broker.start({ listeners: [{ type: "tcp", port: 0 }] });
+ * console.log(`listening on ${broker.url()}`);
+ * ```
  */
-export type { Packet, ProtocolVersion, QoS } from "../protocol/index.js";
+export type {
+  Authenticator,
+  Authorizer,
+  AuthResult,
+  AuthStep,
+  ConnectInfo,
+  EnhancedAuthenticator,
+} from "./auth/types.js";
+export { allowAll } from "./auth/types.js";
+export {
+  Broker,
+  type BrokerOptions,
+  DEFAULT_LISTENERS,
+  type ListenerConfig,
+  VERSION,
+} from "./broker.js";
+export { BrokerCore, type BrokerCoreOptions } from "./core/broker-core.js";
+export type { Logger } from "./core/logger.js";
+export { type BrokerLimits, DEFAULT_LIMITS } from "./core/options.js";
+export { createLogger, type LogFormat, type LogLevel } from "./logging.js";
+export type { MemoryPeer } from "./transport/memory.js";
+export type { Listener } from "./transport/tcp.js";
+export type { Connection, ConnectionHandlers } from "./transport/types.js";

@@ -1,0 +1,100 @@
+/**
+ * The broker's composition root: picks the transports, logger and auth from
+ * the options, wires them to the core, and owns their lifecycle.
+ *
+ * @example
+ * ```ts
+ * import { Broker } from "starling/broker";
+ * const broker = await Broker.start({ listeners: [{ type: "tcp", port: 1883 }] });
+ * console.log(broker.listeners[0].url); // mqtt://127.0.0.1:1883
+ * await broker.close();
+ * ```
+ */
+import { Buffer } from "node:buffer";
+import { createSlabAlloc } from "../protocol/index.js";
+import { BrokerCore, type BrokerCoreOptions } from "./core/broker-core.js";
+import type { Logger } from "./core/logger.js";
+import { startSys } from "./core/sys.js";
+import { createMemoryPair, type MemoryPeer } from "./transport/memory.js";
+import { type Listener, listenTcp } from "./transport/tcp.js";
+import { listenWs } from "./transport/ws.js";
+
+export const VERSION = "0.1.0";
+
+export type ListenerConfig =
+  | { type: "tcp"; host?: string; port: number }
+  | { type: "ws"; host?: string; port: number; path?: string };
+
+export interface BrokerOptions extends Omit<BrokerCoreOptions, "alloc"> {
+  /** Default: TCP on 127.0.0.1:1883 and WebSocket on 127.0.0.1:8083/mqtt. */
+  listeners?: ListenerConfig[];
+  logger?: Logger;
+  /** Seconds between $SYS updates; 0 disables them. Default 10. */
+  sysInterval?: number;
+}
+
+export const DEFAULT_LISTENERS: ListenerConfig[] = [
+  { type: "tcp", host: "127.0.0.1", port: 1883 },
+  { type: "ws", host: "127.0.0.1", port: 8083, path: "/mqtt" },
+];
+
+export class Broker {
+  readonly core: BrokerCore;
+  readonly listeners: readonly Listener[];
+  #stopSys: () => void;
+  #closed = false;
+
+  private constructor(core: BrokerCore, listeners: Listener[], stopSys: () => void) {
+    this.core = core;
+    this.listeners = listeners;
+    this.#stopSys = stopSys;
+  }
+
+  /** Starts a broker and its listeners; rejects (closing what opened) if a listener cannot bind. */
+  static async start(options: BrokerOptions = {}): Promise<Broker> {
+    const core = new BrokerCore({
+      ...options,
+      alloc: createSlabAlloc(64 * 1024, (n) => Buffer.allocUnsafeSlow(n)),
+    });
+    const accept = core.accept.bind(core);
+    const listeners: Listener[] = [];
+    try {
+      for (const l of options.listeners ?? DEFAULT_LISTENERS) {
+        const host = l.host ?? "127.0.0.1";
+        if (l.type === "tcp") listeners.push(await listenTcp(host, l.port, accept));
+        else listeners.push(await listenWs({ host, port: l.port, path: l.path }, accept));
+      }
+    } catch (err) {
+      await Promise.all(listeners.map((l) => l.close()));
+      await core.close();
+      throw err;
+    }
+    for (const l of listeners)
+      core.logger.info({ type: l.type, url: l.url }, `listening on ${l.url}`);
+    const stopSys = startSys(core, options.sysInterval ?? 10, VERSION);
+    return new Broker(core, listeners, stopSys);
+  }
+
+  /** The URL of the first listener of `type`. */
+  url(type: "tcp" | "ws" = "tcp"): string {
+    const l = this.listeners.find((x) => x.type === type);
+    if (l === undefined) throw new Error(`no ${type} listener`);
+    return l.url;
+  }
+
+  /** Connects an in-memory client (tests, embedding): returns the raw byte pipe. */
+  connectMemory(remoteAddress?: string): MemoryPeer {
+    const { server, peer } = createMemoryPair(remoteAddress);
+    this.core.accept(server);
+    return peer;
+  }
+
+  /** Closes every connection (5.0: DISCONNECT 0x8B), then the listeners. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopSys();
+    await this.core.close();
+    await Promise.all(this.listeners.map((l) => l.close()));
+  }
+}

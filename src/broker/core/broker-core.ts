@@ -1,0 +1,340 @@
+/**
+ * The broker core: sessions, routing, retained messages and wills, driven by
+ * the connections the transports hand it. Transport-, store- and
+ * auth-independent: everything concrete is passed in.
+ */
+import { type Alloc, createSlabAlloc, type QoS, type Will } from "../../protocol/index.js";
+import {
+  type Authenticator,
+  type Authorizer,
+  allowAll,
+  type EnhancedAuthenticator,
+} from "../auth/types.js";
+import type { Connection } from "../transport/types.js";
+import { Client } from "./client.js";
+import { type Logger, silentLogger } from "./logger.js";
+import { forwardedProperties, type Message } from "./message.js";
+import { type BrokerLimits, DEFAULT_LIMITS } from "./options.js";
+import { RetainedStore } from "./retained.js";
+import { Router, type SharedGroup } from "./router.js";
+import type { Delivery } from "./session/queue.js";
+import type { Session } from "./session/session.js";
+import { BrokerStats } from "./stats.js";
+
+export interface BrokerCoreOptions {
+  limits?: Partial<BrokerLimits>;
+  logger?: Logger;
+  authenticator?: Authenticator;
+  authorizer?: Authorizer;
+  /** MQTT 5 enhanced-authentication methods by name. */
+  enhancedAuth?: EnhancedAuthenticator[];
+  /** Allocator for encoded packets (Node: slabs of Buffers). */
+  alloc?: Alloc;
+  /** Response Information returned to 5.0 clients that ask for it (§3.1.2.11.6), e.g. a topic prefix. */
+  responseInformation?: string;
+}
+
+/** Session Expiry Interval meaning "never". */
+export const NEVER_EXPIRES = 0xffff_ffff;
+
+export class BrokerCore {
+  readonly limits: BrokerLimits;
+  readonly logger: Logger;
+  readonly authenticator: Authenticator;
+  readonly authorizer: Authorizer;
+  readonly enhancedAuth: Map<string, EnhancedAuthenticator>;
+  readonly alloc: Alloc;
+  readonly responseInformation: string | undefined;
+  readonly sessions = new Map<string, Session>();
+  readonly clients = new Set<Client>();
+  readonly router = new Router();
+  readonly retained = new RetainedStore();
+  readonly stats = new BrokerStats();
+  #sweep: ReturnType<typeof setInterval>;
+  #closing = false;
+
+  constructor(options: BrokerCoreOptions = {}) {
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.logger = options.logger ?? silentLogger;
+    this.authenticator = options.authenticator ?? allowAll;
+    this.authorizer = options.authorizer ?? allowAll;
+    this.enhancedAuth = new Map((options.enhancedAuth ?? []).map((a) => [a.method, a]));
+    this.alloc = options.alloc ?? createSlabAlloc();
+    this.responseInformation = options.responseInformation;
+    // One timer for every connection's keepalive and CONNECT deadline.
+    this.#sweep = setInterval(() => this.#checkTimeouts(), 500);
+    this.#sweep.unref?.();
+  }
+
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /** Takes a new connection from a transport. */
+  accept(conn: Connection): void {
+    if (this.#closing) {
+      conn.destroy();
+      return;
+    }
+    if (this.clients.size >= this.limits.maxConnections) {
+      this.stats.connectionsRefused++;
+      this.logger.warn(
+        { remote: conn.remoteAddress, max: this.limits.maxConnections },
+        "connection refused: max connections reached",
+      );
+      // Let the CONNECT arrive so the client learns why (CONNACK Server busy / unavailable).
+      const client = new Client(this, conn, { refuse: true });
+      this.clients.add(client);
+      client.start();
+      return;
+    }
+    const client = new Client(this, conn, { refuse: false });
+    this.clients.add(client);
+    client.start();
+  }
+
+  /** Called by a client whose connection has closed. */
+  forget(client: Client): void {
+    this.clients.delete(client);
+  }
+
+  #checkTimeouts(): void {
+    const now = Date.now();
+    for (const client of this.clients) client.checkTimeouts(now);
+  }
+
+  // ---- Routing -------------------------------------------------------------
+
+  /**
+   * Routes `msg` to every matching subscription. A session with several
+   * matching subscriptions receives the message once, at the highest QoS
+   * granted among them and with all their Subscription Identifiers
+   * ([MQTT-3.3.4-2], [MQTT-3.3.4-3]); each shared-subscription group sends it
+   * to one member ([MQTT-4.8.2-?] round robin). Returns the number of
+   * deliveries.
+   */
+  publish(msg: Message): number {
+    this.stats.publishReceived++;
+    const entries = this.router.match(msg.topic);
+    if (entries.length === 0) return 0;
+    let count = 0;
+    if (entries.length === 1) {
+      const route = entries[0].value;
+      if (route.kind === "group") return this.#deliverToGroup(route, msg, undefined) ? 1 : 0;
+      const { session, sub } = route;
+      if (sub.options.noLocal && session.clientId === msg.origin) return 0;
+      this.deliver(session, {
+        msg,
+        qos: Math.min(msg.qos, sub.options.qos) as QoS,
+        retain: sub.options.retainAsPublished ? msg.retain : false,
+        subscriptionIds: sub.subscriptionId === undefined ? undefined : [sub.subscriptionId],
+      });
+      return 1;
+    }
+    const perSession = new Map<Session, Delivery>();
+    for (const entry of entries) {
+      const route = entry.value;
+      if (route.kind === "group") {
+        if (this.#deliverToGroup(route, msg, undefined)) count++;
+        continue;
+      }
+      const { session, sub } = route;
+      if (sub.options.noLocal && session.clientId === msg.origin) continue;
+      const qos = Math.min(msg.qos, sub.options.qos) as QoS;
+      const retain = sub.options.retainAsPublished ? msg.retain : false;
+      const d = perSession.get(session);
+      if (d === undefined) {
+        perSession.set(session, {
+          msg,
+          qos,
+          retain,
+          subscriptionIds: sub.subscriptionId === undefined ? undefined : [sub.subscriptionId],
+        });
+      } else {
+        if (qos > d.qos) d.qos = qos;
+        if (retain) d.retain = true;
+        if (sub.subscriptionId !== undefined) {
+          if (d.subscriptionIds === undefined) d.subscriptionIds = [sub.subscriptionId];
+          else d.subscriptionIds.push(sub.subscriptionId);
+        }
+      }
+    }
+    for (const [session, d] of perSession) {
+      this.deliver(session, d);
+      count++;
+    }
+    return count;
+  }
+
+  /** Sends `msg` to one member of `group` (not `skip`); false when the group has no member left. */
+  #deliverToGroup(group: SharedGroup, msg: Message, skip: Session | undefined): boolean {
+    const member = this.router.pick(group, skip);
+    if (member === undefined) return false;
+    const { sub } = member;
+    this.deliver(member.session, {
+      msg,
+      qos: Math.min(msg.qos, sub.options.qos) as QoS,
+      retain: sub.options.retainAsPublished ? msg.retain : false,
+      subscriptionIds: sub.subscriptionId === undefined ? undefined : [sub.subscriptionId],
+      group,
+    });
+    return true;
+  }
+
+  /**
+   * Re-sends to another member of its group a message a shared-subscription
+   * member received but did not acknowledge before its connection ended.
+   */
+  redeliverShared(d: Delivery, from: Session): boolean {
+    if (d.group === undefined) return false;
+    return this.#deliverToGroup(d.group, d.msg, from);
+  }
+
+  /** Hands one delivery to a session: sent now if its client is connected, else queued. */
+  deliver(session: Session, d: Delivery): void {
+    const owner = session.owner;
+    if (owner !== null) {
+      owner.deliver(d);
+      return;
+    }
+    if (d.qos === 0 && !this.limits.queueQos0) return;
+    this.enqueue(session, d);
+  }
+
+  /** Queues a delivery within the session's limits; applies the overflow policy when full. */
+  enqueue(session: Session, d: Delivery): boolean {
+    const q = session.queue;
+    const full = () =>
+      q.length >= this.limits.maxQueuedMessages ||
+      q.bytes + d.msg.payload.length > this.limits.maxQueuedBytes;
+    if (full()) {
+      if (this.limits.queueOverflow === "drop-oldest") {
+        while (q.length > 0 && full()) {
+          q.shift();
+          session.dropped++;
+          this.stats.publishDropped++;
+        }
+      }
+      if (full()) {
+        session.dropped++;
+        this.stats.publishDropped++;
+        if (session.dropped === 1 || session.dropped % 1000 === 0) {
+          this.logger.warn(
+            {
+              clientId: session.clientId,
+              dropped: session.dropped,
+              queued: q.length,
+              queuedBytes: q.bytes,
+            },
+            "queue full: message dropped",
+          );
+        }
+        return false;
+      }
+    }
+    q.push(d);
+    return true;
+  }
+
+  // ---- Sessions and wills ---------------------------------------------------
+
+  /** Ends a session: its subscriptions go, and a will still pending is published. */
+  endSession(session: Session): void {
+    session.clearTimers();
+    for (const sub of session.subscriptions.values()) this.router.remove(session, sub);
+    session.subscriptions.clear();
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    // Unacknowledged shared-subscription messages go to another member [§4.8.2].
+    for (const d of session.inflight.values())
+      if (d.state === "publish") this.redeliverShared(d, session);
+    for (const d of session.queue) this.redeliverShared(d, session);
+    session.inflight.clear();
+    session.queue.clear();
+    session.inboundQos2.clear();
+    const will = session.will;
+    session.will = undefined;
+    if (will !== undefined) this.publishWill(session.clientId, will);
+  }
+
+  /**
+   * The client of `session` went away without a normal DISCONNECT (or with
+   * 0x04): publish the will after its Will Delay Interval, or when the
+   * session ends, whichever comes first ([MQTT-3.1.3-9], §3.1.3.2.2).
+   */
+  scheduleWill(session: Session): void {
+    const will = session.will;
+    if (will === undefined) return;
+    const delay = will.properties?.willDelayInterval ?? 0;
+    const expiry = session.expiryInterval;
+    if (delay === 0 || (expiry !== NEVER_EXPIRES && delay >= expiry)) {
+      if (delay === 0) {
+        session.will = undefined;
+        this.publishWill(session.clientId, will);
+      }
+      // Otherwise the session ends first and endSession publishes it.
+      return;
+    }
+    session.willTimer = setTimeout(() => {
+      session.willTimer = undefined;
+      if (session.owner !== null || session.will !== will) return;
+      session.will = undefined;
+      this.publishWill(session.clientId, will);
+    }, delay * 1000);
+    session.willTimer.unref?.();
+  }
+
+  publishWill(clientId: string, will: Will): void {
+    if (!this.authorizer.canPublish({ clientId, username: undefined }, will.topic)) {
+      this.logger.warn({ clientId, topic: will.topic }, "will not published: not authorized");
+      return;
+    }
+    const expiry = will.properties?.messageExpiryInterval;
+    const msg: Message = {
+      topic: will.topic,
+      payload: will.payload,
+      qos: will.qos,
+      retain: will.retain,
+      properties: forwardedProperties(will.properties),
+      expiresAt: expiry === undefined ? 0 : Date.now() + expiry * 1000,
+      origin: clientId,
+    };
+    this.logger.info({ clientId, topic: will.topic }, "will published");
+    if (msg.retain && this.limits.retainAvailable) this.retained.set(msg);
+    this.publish(msg);
+  }
+
+  /** Starts the offline expiry clock of a session whose client went away. */
+  scheduleExpiry(session: Session): void {
+    const expiry = session.expiryInterval;
+    if (expiry === 0) {
+      this.endSession(session);
+      return;
+    }
+    if (expiry === NEVER_EXPIRES) return;
+    session.expiryTimer = setTimeout(() => {
+      session.expiryTimer = undefined;
+      if (session.owner === null) {
+        this.logger.info({ clientId: session.clientId }, "session expired");
+        this.endSession(session);
+      }
+    }, expiry * 1000);
+    session.expiryTimer.unref?.();
+  }
+
+  // ---- Shutdown ------------------------------------------------------------
+
+  /**
+   * Closes every connection (5.0 clients get DISCONNECT 0x8B Server shutting
+   * down), publishing wills as the spec asks for connections the server
+   * closes. Persistent sessions are kept for as long as this core lives.
+   */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#sweep);
+    const closed: Promise<void>[] = [];
+    for (const client of [...this.clients]) closed.push(client.shutdown());
+    await Promise.all(closed);
+    for (const session of this.sessions.values()) session.clearTimers();
+  }
+}

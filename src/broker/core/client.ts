@@ -1,0 +1,421 @@
+/**
+ * One network connection of one MQTT client: decodes what it sends, hands
+ * each packet to the dispatcher, and writes what the broker sends back —
+ * flow control, slow-consumer handling and the client's own limits included.
+ */
+import {
+  type ConnectPacket,
+  Decoder,
+  encode,
+  encodePublishHeader,
+  MAX_PACKET_SIZE,
+  type Packet,
+  type Properties,
+  ProtocolError,
+  type ProtocolVersion,
+  type PublishPacket,
+  ReasonCode,
+  reasonCodeName,
+  UnsupportedProtocolError,
+} from "../../protocol/index.js";
+import type { ConnectInfo } from "../auth/types.js";
+import type { Connection } from "../transport/types.js";
+import type { BrokerCore } from "./broker-core.js";
+import { dispatch } from "./dispatch.js";
+import { remainingSeconds } from "./message.js";
+import type { Delivery } from "./session/queue.js";
+import type { Session, SessionOwner } from "./session/session.js";
+
+export type ClientState = "new" | "authenticating" | "connected" | "closed";
+
+/** MQTT 5 reason code → MQTT 3.1.x CONNACK return code (§3.2.2.3 of 3.1.1). */
+export function connackReturnCode(reasonCode: number): number {
+  switch (reasonCode) {
+    case 0:
+      return 0;
+    case ReasonCode.UnsupportedProtocolVersion:
+      return 1;
+    case ReasonCode.ClientIdentifierNotValid:
+      return 2;
+    case ReasonCode.BadUserNameOrPassword:
+    case ReasonCode.BadAuthenticationMethod:
+      return 4;
+    case ReasonCode.NotAuthorized:
+    case ReasonCode.Banned:
+      return 5;
+    default:
+      return 3; // Server unavailable
+  }
+}
+
+export class Client implements SessionOwner {
+  readonly core: BrokerCore;
+  readonly conn: Connection;
+  readonly decoder: Decoder;
+  readonly connectedAt = Date.now();
+  version: ProtocolVersion = 4;
+  state: ClientState = "new";
+  session: Session | null = null;
+  clientId = "";
+  username: string | undefined;
+  /** Keep Alive in force, in seconds (0: off). */
+  keepalive = 0;
+  lastReceived = Date.now();
+  /** The client's Receive Maximum: outbound QoS 1/2 window. */
+  receiveMaximum = 65_535;
+  /** The client's Maximum Packet Size [MQTT-3.1.2-24]. */
+  maximumPacketSize = MAX_PACKET_SIZE;
+  /** Topic aliases the client set towards the broker (§3.3.2.3.4). */
+  readonly aliases = new Map<number, string>();
+  /** Enhanced authentication in progress (MQTT 5 AUTH). */
+  authMethod: string | undefined;
+  authInfo: ConnectInfo | undefined;
+  /** The CONNECT waiting for enhanced authentication to finish, and whether its id was assigned. */
+  authConnect: ConnectPacket | undefined;
+  authAssigned = false;
+  /** Closed because another connection took over its session. */
+  takenOver = false;
+  /** Packets that arrived while CONNECT was being authenticated. */
+  pending: Packet[] | undefined;
+  /** Set by a DISCONNECT that removes the will (reason 0x00). */
+  normalDisconnect = false;
+  closeReason = "";
+  readonly refuse: boolean;
+  #closed: Promise<void>;
+  #resolveClosed!: () => void;
+
+  constructor(core: BrokerCore, conn: Connection, options: { refuse: boolean }) {
+    this.core = core;
+    this.conn = conn;
+    this.refuse = options.refuse;
+    this.decoder = new Decoder({ maxPacketSize: core.limits.maxPacketSize });
+    this.#closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+  }
+
+  get label(): string {
+    return this.clientId === "" ? this.conn.remoteAddress : this.clientId;
+  }
+
+  start(): void {
+    this.conn.start({
+      data: (chunk) => this.#onData(chunk),
+      drain: () => this.pump(),
+      close: (error) => this.#onClose(error),
+    });
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.state === "closed") return;
+    this.lastReceived = Date.now();
+    this.core.stats.bytesReceived += chunk.length;
+    try {
+      this.decoder.push(chunk, this.#onPacket);
+    } catch (err) {
+      if (err instanceof ProtocolError) this.protocolViolation(err);
+      else this.#internalError(err);
+    }
+  }
+
+  #onPacket = (packet: Packet): void => {
+    if (this.state === "closed") return;
+    this.core.stats.messagesReceived++;
+    if (this.pending !== undefined && !(packet.type === "auth" || packet.type === "disconnect")) {
+      // CONNECT is still being authenticated: keep order, within a bound.
+      if (this.pending.length >= 1000) {
+        this.protocolViolation(
+          new ProtocolError(
+            "PROTOCOL_ERROR",
+            ReasonCode.ReceiveMaximumExceeded,
+            "",
+            "too many packets before CONNACK",
+          ),
+        );
+        return;
+      }
+      this.pending.push(packet);
+      return;
+    }
+    this.handle(packet);
+  };
+
+  /** Runs one packet through the dispatcher; a handler's failure closes this connection only. */
+  handle(packet: Packet): void {
+    try {
+      dispatch(this, packet);
+    } catch (err) {
+      if (err instanceof ProtocolError) this.protocolViolation(err);
+      else this.#internalError(err);
+    }
+  }
+
+  #internalError(err: unknown): void {
+    this.core.logger.error(
+      { clientId: this.label, err },
+      "internal error handling client; closing its connection",
+    );
+    this.disconnect(ReasonCode.ImplementationSpecificError, "internal error");
+  }
+
+  // ---- Writing -------------------------------------------------------------
+
+  /** Encodes and writes a control packet (not PUBLISH deliveries: see {@link sendDelivery}). */
+  send(packet: Packet): void {
+    if (this.state === "closed") return;
+    let bytes = encode(packet, this.version, this.core.alloc);
+    if (bytes.length > this.maximumPacketSize && this.version === 5 && "properties" in packet) {
+      // Drop the Reason String and User Properties first ([MQTT-3.1.2-25], §3.1.2.11.4).
+      bytes = encode({ ...packet, properties: undefined } as Packet, this.version, this.core.alloc);
+      if (bytes.length > this.maximumPacketSize) return;
+    }
+    this.conn.write(bytes);
+    this.core.stats.bytesSent += bytes.length;
+    this.core.stats.messagesSent++;
+  }
+
+  /** Whether the socket is backed up beyond the high-water mark. */
+  get congested(): boolean {
+    return this.conn.bufferedAmount > this.core.limits.writeHighWaterMark;
+  }
+
+  /** Outbound window for QoS 1/2: the client's Receive Maximum (5.0) or the broker's max inflight (3.1.x). */
+  get window(): number {
+    return this.version === 5 ? this.receiveMaximum : this.core.limits.maxInflight;
+  }
+
+  /** Delivers a message to this (connected) client now, or queues it behind what is waiting. */
+  deliver(d: Delivery): void {
+    const session = this.session;
+    if (session === null || this.state !== "connected") return;
+    if (d.qos === 0) {
+      if (this.congested) {
+        this.core.stats.publishDropped++;
+        return;
+      }
+      this.sendDelivery(d, 0, false);
+      return;
+    }
+    if (session.queue.length > 0 || session.inflight.size >= this.window || this.congested) {
+      this.core.enqueue(session, d);
+      return;
+    }
+    this.#sendInflight(session, d);
+  }
+
+  #sendInflight(session: Session, d: Delivery): void {
+    const packetId = session.allocatePacketId();
+    if (packetId === undefined) {
+      this.core.enqueue(session, d);
+      return;
+    }
+    session.inflight.set(packetId, { ...d, packetId, state: "publish" });
+    if (!this.sendDelivery(d, packetId, false)) {
+      // Too large for this client: treated as delivered (§3.1.2.11.4).
+      session.inflight.delete(packetId);
+    }
+  }
+
+  /** Sends queued messages while the window and the socket allow. */
+  pump(): void {
+    const session = this.session;
+    if (session === null || this.state !== "connected") return;
+    const now = Date.now();
+    while (session.queue.length > 0 && !this.congested) {
+      const d = session.queue.peek() as Delivery;
+      if (d.qos > 0 && session.inflight.size >= this.window) return;
+      session.queue.shift();
+      if (d.msg.expiresAt !== 0 && d.msg.expiresAt <= now) {
+        this.core.stats.publishDropped++;
+        continue;
+      }
+      if (d.qos === 0) this.sendDelivery(d, 0, false);
+      else this.#sendInflight(session, d);
+    }
+  }
+
+  /**
+   * Writes one PUBLISH: the header encoded for this client, then the shared
+   * payload untouched. Returns false when the packet is not sent (too large
+   * for the client, or the message expired).
+   */
+  sendDelivery(d: Delivery, packetId: number, dup: boolean): boolean {
+    const msg = d.msg;
+    let properties: Properties | undefined;
+    if (this.version === 5) {
+      properties = msg.properties;
+      if (msg.expiresAt !== 0 || d.subscriptionIds !== undefined) {
+        properties = { ...msg.properties };
+        if (msg.expiresAt !== 0) {
+          const left = remainingSeconds(msg.expiresAt, Date.now());
+          if (left === 0) {
+            this.core.stats.publishDropped++;
+            return false;
+          }
+          properties.messageExpiryInterval = left; // [MQTT-3.3.2-6]
+        }
+        if (d.subscriptionIds !== undefined) properties.subscriptionIdentifiers = d.subscriptionIds;
+      }
+    }
+    const packet: PublishPacket = {
+      type: "publish",
+      topic: msg.topic,
+      payload: msg.payload,
+      qos: d.qos,
+      retain: d.retain,
+      dup,
+    };
+    if (d.qos > 0) packet.packetId = packetId;
+    if (properties !== undefined) packet.properties = properties;
+    const header = encodePublishHeader(packet, this.version, this.core.alloc);
+    const size = header.length + msg.payload.length;
+    if (size > this.maximumPacketSize) {
+      this.core.stats.publishDropped++;
+      this.core.logger.debug(
+        { clientId: this.label, size, max: this.maximumPacketSize },
+        "message larger than the client accepts: dropped",
+      );
+      return false;
+    }
+    this.conn.write(header);
+    if (msg.payload.length > 0) this.conn.write(msg.payload);
+    this.core.stats.bytesSent += size;
+    this.core.stats.messagesSent++;
+    this.core.stats.publishSent++;
+    return true;
+  }
+
+  // ---- Closing ---------------------------------------------------------------
+
+  /**
+   * The peer broke the protocol. A 5.0 client gets DISCONNECT with the reason
+   * code (or CONNACK, before it is connected) [MQTT-4.13.1-1]; a 3.1.x client
+   * is simply disconnected.
+   */
+  protocolViolation(err: ProtocolError): void {
+    if (this.state === "closed") return;
+    this.core.stats.protocolErrors++;
+    this.core.logger.warn(
+      {
+        clientId: this.label,
+        remote: this.conn.remoteAddress,
+        reasonCode: err.reasonCode,
+        statement: err.statement,
+      },
+      `protocol error: ${err.message}`,
+    );
+    if (this.state === "new" || this.state === "authenticating") {
+      if (err instanceof UnsupportedProtocolError) {
+        // The only CONNACK a client of an unknown level can read is the 3.1.1 one [MQTT-3.1.2-2].
+        if (err.protocolLevel === 5) this.#writeConnack(5, err.reasonCode);
+        else this.#writeConnack(4, 1);
+      } else if (this.decoder.version === 5 && this.state === "new") {
+        this.#writeConnack(5, connackAllowed(err.reasonCode));
+      }
+      this.close(`protocol error: ${err.message}`);
+      return;
+    }
+    this.disconnect(err.reasonCode, err.message);
+  }
+
+  #writeConnack(version: ProtocolVersion, reasonCode: number): void {
+    this.version = version;
+    this.send({ type: "connack", sessionPresent: false, reasonCode });
+  }
+
+  /** Ends the connection from the server side: 5.0 clients get DISCONNECT with `reasonCode` first. */
+  disconnect(reasonCode: number, reasonString?: string): void {
+    if (this.state === "closed") return;
+    if (this.version === 5 && this.state === "connected") {
+      const packet: Packet = { type: "disconnect", reasonCode };
+      if (reasonString !== undefined && reasonString !== "") packet.properties = { reasonString };
+      this.send(packet);
+    }
+    this.close(`${reasonCodeName(reasonCode)}${reasonString ? `: ${reasonString}` : ""}`);
+  }
+
+  /** Flushes and closes the socket; the session is handled when the close arrives. */
+  close(reason: string): void {
+    if (this.closeReason === "") this.closeReason = reason;
+    this.conn.end();
+  }
+
+  #onClose(error?: Error): void {
+    if (this.state === "closed") return;
+    const wasConnected = this.state === "connected";
+    this.state = "closed";
+    this.core.forget(this);
+    if (this.closeReason === "")
+      this.closeReason = error
+        ? `connection error: ${error.message}`
+        : "connection closed by client";
+    const session = this.session;
+    if (session === null || session.owner !== this) {
+      if (wasConnected) this.core.stats.clientsConnected--;
+      this.#resolveClosed();
+      return;
+    }
+    this.core.stats.clientsConnected--;
+    session.owner = null;
+    this.core.logger.info(
+      { clientId: this.clientId, remote: this.conn.remoteAddress, reason: this.closeReason },
+      `client ${this.clientId} disconnected`,
+    );
+    // Unacknowledged shared-subscription messages go to another member (§4.8.2).
+    for (const [id, d] of session.inflight) {
+      if (d.state === "publish" && d.group !== undefined && this.core.redeliverShared(d, session)) {
+        session.inflight.delete(id);
+      }
+    }
+    if (this.normalDisconnect) session.will = undefined;
+    else this.core.scheduleWill(session);
+    this.core.scheduleExpiry(session);
+    this.#resolveClosed();
+  }
+
+  /** Server shutdown: DISCONNECT 0x8B for 5.0 clients, then close. */
+  shutdown(): Promise<void> {
+    if (this.state === "closed") return Promise.resolve();
+    this.disconnect(ReasonCode.ServerShuttingDown);
+    const timer = setTimeout(() => this.conn.destroy(), 2000);
+    timer.unref?.();
+    return this.#closed;
+  }
+
+  /** Called twice a second: CONNECT deadline and keepalive ([MQTT-3.1.2-22] of 5.0: 1.5 × Keep Alive). */
+  checkTimeouts(now: number): void {
+    if (this.state === "new" || this.state === "authenticating") {
+      if (now - this.connectedAt > this.core.limits.connectTimeoutMs) {
+        this.core.logger.info({ remote: this.conn.remoteAddress }, "no CONNECT in time: closing");
+        this.close("connect timeout");
+      }
+      return;
+    }
+    if (
+      this.state === "connected" &&
+      this.keepalive > 0 &&
+      now - this.lastReceived > this.keepalive * 1500
+    ) {
+      this.core.logger.info(
+        { clientId: this.clientId, keepalive: this.keepalive },
+        "keepalive timeout",
+      );
+      this.disconnect(ReasonCode.KeepAliveTimeout);
+    }
+  }
+}
+
+/** A reason code that CONNACK may carry for a protocol failure during CONNECT. */
+function connackAllowed(reasonCode: number): number {
+  switch (reasonCode) {
+    case ReasonCode.MalformedPacket:
+    case ReasonCode.ProtocolError:
+    case ReasonCode.TopicNameInvalid:
+    case ReasonCode.PacketTooLarge:
+    case ReasonCode.PayloadFormatInvalid:
+    case ReasonCode.UnsupportedProtocolVersion:
+      return reasonCode;
+    default:
+      return ReasonCode.ProtocolError;
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * CONNECT (§3.1): protocol checks, client identifier rules, authentication
+ * (plain and MQTT 5 enhanced), session takeover, clean start and session
+ * resumption, then CONNACK and the re-sending of what the session still owes.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  type ConnackPacket,
+  type ConnectPacket,
+  type Properties,
+  ReasonCode,
+} from "../../../protocol/index.js";
+import type { AuthResult, AuthStep, ConnectInfo } from "../../auth/types.js";
+import { NEVER_EXPIRES } from "../broker-core.js";
+import { type Client, connackReturnCode } from "../client.js";
+import { Session } from "../session/session.js";
+
+export function handleConnect(client: Client, packet: ConnectPacket): void {
+  const core = client.core;
+  const version = packet.protocolVersion;
+  client.version = version;
+  client.state = "authenticating";
+  client.pending = [];
+  let clientId = packet.clientId;
+  let assigned = false;
+  if (client.refuse) {
+    refuse(client, ReasonCode.ServerBusy, "too many connections");
+    return;
+  }
+  if (clientId === "") {
+    if (version === 3) {
+      // MQTT 3.1 requires 1 to 23 characters.
+      refuse(client, ReasonCode.ClientIdentifierNotValid, "empty client identifier (MQTT 3.1)");
+      return;
+    }
+    if (version === 4 && !packet.clean) {
+      // [MQTT-3.1.3-8]: a zero-byte ClientId needs CleanSession 1; refuse with return code 2.
+      refuse(
+        client,
+        ReasonCode.ClientIdentifierNotValid,
+        "empty client identifier with clean session 0",
+      );
+      return;
+    }
+    // [MQTT-3.1.3-6] (3.1.1), [MQTT-3.1.3-6]/[MQTT-3.2.2-16] (5.0): the server assigns one.
+    clientId = `auto-${randomUUID()}`;
+    assigned = true;
+  }
+  client.clientId = clientId;
+  client.username = packet.username;
+  const info: ConnectInfo = {
+    clientId,
+    username: packet.username,
+    password: packet.password,
+    remoteAddress: client.conn.remoteAddress,
+    transport: client.conn.transport,
+    protocolVersion: version,
+  };
+  client.authInfo = info;
+  const method = version === 5 ? packet.properties?.authenticationMethod : undefined;
+  if (method !== undefined) {
+    const enhanced = core.enhancedAuth.get(method);
+    if (enhanced === undefined) {
+      // §4.12: an unsupported Authentication Method is refused with 0x8C.
+      refuse(
+        client,
+        ReasonCode.BadAuthenticationMethod,
+        `unsupported authentication method ${JSON.stringify(method)}`,
+      );
+      return;
+    }
+    client.authMethod = method;
+    settle(
+      enhanced.start(info, packet.properties?.authenticationData),
+      (step) => onAuthStep(client, packet, step, assigned),
+      (err) => fail(client, err),
+    );
+    return;
+  }
+  settle(
+    core.authenticator.authenticate(info),
+    (result) => onAuthenticated(client, packet, result, assigned, undefined),
+    (err) => fail(client, err),
+  );
+}
+
+/** Calls `then` with a value or a promise's result, synchronously when it is not a promise. */
+function settle<T>(
+  value: T | Promise<T>,
+  then: (v: T) => void,
+  onError: (err: unknown) => void,
+): void {
+  if (value instanceof Promise) value.then(then, onError);
+  else then(value);
+}
+
+function fail(client: Client, err: unknown): void {
+  client.core.logger.error({ clientId: client.label, err }, "authentication hook failed");
+  refuse(client, ReasonCode.UnspecifiedError, "authentication failed");
+}
+
+/** One step of enhanced authentication: continue with AUTH 0x18, or finish. */
+export function onAuthStep(
+  client: Client,
+  packet: ConnectPacket | undefined,
+  step: AuthStep,
+  assigned: boolean,
+): void {
+  if (client.state === "closed") return;
+  if (!step.done) {
+    const properties: Properties = { authenticationMethod: client.authMethod };
+    if (step.data !== undefined) properties.authenticationData = step.data;
+    client.send({ type: "auth", reasonCode: ReasonCode.ContinueAuthentication, properties });
+    client.authConnect = packet ?? client.authConnect;
+    client.authAssigned = assigned || client.authAssigned;
+    return;
+  }
+  const connect = packet ?? client.authConnect;
+  if (connect === undefined) {
+    // Re-authentication of a connected client (§4.12.1).
+    if (step.ok) {
+      const properties: Properties = { authenticationMethod: client.authMethod };
+      if (step.data !== undefined) properties.authenticationData = step.data;
+      client.send({ type: "auth", reasonCode: ReasonCode.Success, properties });
+    } else {
+      client.disconnect(step.reasonCode, step.reason);
+    }
+    return;
+  }
+  client.authConnect = undefined;
+  const result: AuthResult = step.ok
+    ? { ok: true }
+    : { ok: false, reasonCode: step.reasonCode, reason: step.reason };
+  onAuthenticated(
+    client,
+    connect,
+    result,
+    assigned || client.authAssigned,
+    step.ok ? step.data : undefined,
+  );
+}
+
+function onAuthenticated(
+  client: Client,
+  packet: ConnectPacket,
+  result: AuthResult,
+  assigned: boolean,
+  authData: Uint8Array | undefined,
+): void {
+  if (client.state === "closed") return;
+  const core = client.core;
+  if (!result.ok) {
+    refuse(client, result.reasonCode, result.reason ?? "not authorized");
+    return;
+  }
+  if (result.username !== undefined) client.username = result.username;
+  const version = packet.protocolVersion;
+  const clientId = client.clientId;
+  const props = packet.properties;
+
+  // The client's limits on what the broker sends (5.0).
+  if (props?.receiveMaximum !== undefined) client.receiveMaximum = props.receiveMaximum;
+  if (props?.maximumPacketSize !== undefined) client.maximumPacketSize = props.maximumPacketSize;
+
+  let keepalive = packet.keepalive;
+  let serverKeepAlive: number | undefined;
+  const maxKeepalive = core.limits.maxKeepalive;
+  if (maxKeepalive > 0 && (keepalive === 0 || keepalive > maxKeepalive)) {
+    if (version === 5) {
+      keepalive = maxKeepalive;
+      serverKeepAlive = maxKeepalive; // [MQTT-3.2.2-21]
+    } else {
+      refuse(
+        client,
+        ReasonCode.ClientIdentifierNotValid,
+        `keepalive ${keepalive} exceeds the maximum ${maxKeepalive}`,
+      );
+      return;
+    }
+  }
+  client.keepalive = keepalive;
+
+  // Session takeover [MQTT-3.1.4-3]: the existing connection is closed (5.0: DISCONNECT 0x8E).
+  let session = core.sessions.get(clientId);
+  if (session?.owner) {
+    const old = session.owner as Client;
+    core.logger.info(
+      { clientId, remote: old.conn.remoteAddress },
+      "client already connected: closing the old connection",
+    );
+    old.takenOver = true;
+    old.disconnect(ReasonCode.SessionTakenOver);
+    // Detach now so the old connection's close does not touch the session the new one continues.
+    session.owner = null;
+    old.session = null;
+    if (!old.normalDisconnect && session.will !== undefined) {
+      const will = session.will;
+      const delay = will.properties?.willDelayInterval ?? 0;
+      // A will with a delay is not sent if the session continues (§3.1.3.2.2).
+      if (packet.clean || delay === 0) {
+        session.will = undefined;
+        core.publishWill(clientId, will);
+      }
+    }
+  }
+
+  let sessionPresent = false;
+  if (session !== undefined && packet.clean) {
+    core.endSession(session);
+    session = undefined;
+  }
+  if (session === undefined) {
+    session = new Session(clientId, version);
+    core.sessions.set(clientId, session);
+  } else {
+    sessionPresent = true; // [MQTT-3.2.2-2] (5.0), [MQTT-3.2.2-2] (3.1.1)
+    session.clearTimers(); // a reconnect before the Will Delay Interval cancels the will [MQTT-3.1.3-9]
+    session.version = version;
+  }
+  session.will = packet.will;
+  session.expiryInterval =
+    version === 5
+      ? (props?.sessionExpiryInterval ?? 0)
+      : packet.clean
+        ? 0
+        : core.limits.persistentSessionExpiry || NEVER_EXPIRES;
+  session.owner = client;
+  client.session = session;
+  client.state = "connected";
+  core.stats.clientsConnected++;
+  core.stats.clientsTotal++;
+  if (core.stats.clientsConnected > core.stats.clientsMaximum)
+    core.stats.clientsMaximum = core.stats.clientsConnected;
+
+  const connack: ConnackPacket = { type: "connack", sessionPresent, reasonCode: 0 };
+  if (version === 5) {
+    const limits = core.limits;
+    const p: Properties = {};
+    if (limits.receiveMaximum < 65_535) p.receiveMaximum = limits.receiveMaximum;
+    if (limits.maximumQoS < 2) p.maximumQoS = limits.maximumQoS as 0 | 1;
+    if (!limits.retainAvailable) p.retainAvailable = false;
+    p.maximumPacketSize = limits.maxPacketSize;
+    if (limits.topicAliasMaximum > 0) p.topicAliasMaximum = limits.topicAliasMaximum;
+    p.wildcardSubscriptionAvailable = true;
+    p.subscriptionIdentifierAvailable = true;
+    p.sharedSubscriptionAvailable = true;
+    if (assigned) p.assignedClientIdentifier = clientId;
+    if (serverKeepAlive !== undefined) p.serverKeepAlive = serverKeepAlive;
+    if (client.authMethod !== undefined) {
+      p.authenticationMethod = client.authMethod;
+      if (authData !== undefined) p.authenticationData = authData;
+    }
+    if (props?.requestResponseInformation === true && core.responseInformation !== undefined) {
+      p.responseInformation = core.responseInformation;
+    }
+    connack.properties = p;
+  }
+  client.send(connack);
+  core.logger.info(
+    {
+      clientId,
+      remote: client.conn.remoteAddress,
+      transport: client.conn.transport,
+      protocol: version === 5 ? "5.0" : version === 4 ? "3.1.1" : "3.1",
+      clean: packet.clean,
+      keepalive,
+      username: client.username,
+    },
+    `client ${clientId} connected`,
+  );
+
+  // What the session still owes: unacknowledged PUBLISH again with DUP, and PUBREL [MQTT-4.4.0-1].
+  for (const d of session.inflight.values()) {
+    if (d.state === "publish") client.sendDelivery(d, d.packetId, true);
+    else client.send({ type: "pubrel", packetId: d.packetId });
+  }
+  client.pump();
+
+  const pending = client.pending ?? [];
+  client.pending = undefined;
+  for (const p of pending) {
+    if (client.state !== "connected") break;
+    client.handle(p);
+  }
+}
+
+/** Refuses the connection with CONNACK (5.0 reason code, or its 3.1.x return code) and closes. */
+export function refuse(client: Client, reasonCode: number, why: string): void {
+  const core = client.core;
+  core.stats.connectionsRefused++;
+  core.logger.warn(
+    {
+      clientId: client.label,
+      remote: client.conn.remoteAddress,
+      username: client.username,
+      reasonCode,
+    },
+    `connection refused: ${why}`,
+  );
+  const code = client.version === 5 ? reasonCode : connackReturnCode(reasonCode);
+  client.send({ type: "connack", sessionPresent: false, reasonCode: code });
+  client.pending = undefined;
+  client.close(`refused: ${why}`);
+}

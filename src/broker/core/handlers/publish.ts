@@ -1,0 +1,138 @@
+/**
+ * PUBLISH from a client (§3.3): topic alias, limits, authorization, message
+ * expiry, retained messages, routing, and the QoS 1 / QoS 2 answer.
+ */
+import {
+  isValidTopicName,
+  ProtocolError,
+  type PublishPacket,
+  protocolError,
+  ReasonCode,
+} from "../../../protocol/index.js";
+import type { Client } from "../client.js";
+import { forwardedProperties, type Message } from "../message.js";
+
+export function handlePublish(client: Client, packet: PublishPacket): void {
+  const core = client.core;
+  const session = client.session;
+  if (session === null) return;
+  const v5 = client.version === 5;
+  let topic = packet.topic;
+  const props = packet.properties;
+
+  // Topic aliases (§3.3.2.3.4).
+  const alias = props?.topicAlias;
+  if (alias !== undefined) {
+    if (alias > core.limits.topicAliasMaximum) {
+      throw new ProtocolError(
+        "PROTOCOL_ERROR",
+        ReasonCode.TopicAliasInvalid,
+        "§3.3.2.3.4",
+        `topic alias ${alias} exceeds the maximum ${core.limits.topicAliasMaximum}`,
+      );
+    }
+    if (topic === "") {
+      const known = client.aliases.get(alias);
+      if (known === undefined) throw protocolError("§3.3.2.3.4", `unknown topic alias ${alias}`);
+      topic = known;
+    } else {
+      client.aliases.set(alias, topic);
+    }
+  }
+  if (props?.subscriptionIdentifiers !== undefined) {
+    // A client must not send Subscription Identifiers in PUBLISH [MQTT-3.3.4-6].
+    throw protocolError("MQTT-3.3.4-6", "PUBLISH from a client carries a Subscription Identifier");
+  }
+
+  const limits = core.limits;
+  if (packet.qos > limits.maximumQoS) {
+    // [MQTT-3.2.2-11]: QoS above Maximum QoS → DISCONNECT 0x9B.
+    throw new ProtocolError(
+      "PROTOCOL_ERROR",
+      ReasonCode.QoSNotSupported,
+      "MQTT-3.2.2-11",
+      `QoS ${packet.qos} exceeds the maximum ${limits.maximumQoS}`,
+    );
+  }
+  if (packet.retain && !limits.retainAvailable) {
+    throw new ProtocolError(
+      "PROTOCOL_ERROR",
+      ReasonCode.RetainNotSupported,
+      "MQTT-3.2.2-14",
+      "retained messages are not supported",
+    );
+  }
+  if (
+    !withinTopicLimits(topic, limits.maxTopicLength, limits.maxTopicLevels) ||
+    !isValidTopicName(topic)
+  ) {
+    throw new ProtocolError(
+      "TOPIC_NAME_INVALID",
+      ReasonCode.TopicNameInvalid,
+      "§4.7",
+      `topic ${JSON.stringify(topic.slice(0, 64))} exceeds the broker's topic limits`,
+    );
+  }
+
+  const packetId = packet.packetId ?? 0;
+  if (packet.qos === 2) {
+    if (session.inboundQos2.has(packetId)) {
+      // A re-sent QoS 2 PUBLISH whose PUBREL has not come yet: answer again, deliver nothing (§4.3.3).
+      client.send({ type: "pubrec", packetId });
+      return;
+    }
+    if (session.inboundQos2.size >= limits.receiveMaximum) {
+      // More unacknowledged QoS 2 than the Receive Maximum we announced (§3.3.4).
+      throw new ProtocolError(
+        "PROTOCOL_ERROR",
+        ReasonCode.ReceiveMaximumExceeded,
+        "MQTT-3.3.4-7",
+        "receive maximum exceeded",
+      );
+    }
+  }
+
+  // Clients may not publish into the broker's own topics.
+  const reserved = topic.startsWith("$SYS") || topic.startsWith("$share/");
+  const allowed =
+    !reserved &&
+    core.authorizer.canPublish({ clientId: client.clientId, username: client.username }, topic);
+  let reasonCode = 0;
+  if (!allowed) {
+    reasonCode = ReasonCode.NotAuthorized;
+    core.logger.warn({ clientId: client.clientId, topic }, "publish denied");
+  } else {
+    const expiry = props?.messageExpiryInterval;
+    const msg: Message = {
+      topic,
+      payload: packet.payload,
+      qos: packet.qos,
+      retain: packet.retain,
+      properties: v5 ? forwardedProperties(props) : undefined,
+      expiresAt: expiry === undefined ? 0 : Date.now() + expiry * 1000,
+      origin: client.clientId,
+    };
+    // A retained message with an empty payload deletes the retained one and is not stored [MQTT-3.3.1-6], [MQTT-3.3.1-7].
+    if (packet.retain) core.retained.set(msg);
+    const delivered = core.publish(msg);
+    if (delivered === 0 && v5) reasonCode = ReasonCode.NoMatchingSubscribers;
+  }
+
+  if (packet.qos === 1) {
+    // 3.1.x has no way to refuse: the message is acknowledged and dropped, as Mosquitto does.
+    client.send(v5 ? { type: "puback", packetId, reasonCode } : { type: "puback", packetId });
+  } else if (packet.qos === 2) {
+    if (reasonCode < 0x80) session.inboundQos2.add(packetId);
+    client.send(v5 ? { type: "pubrec", packetId, reasonCode } : { type: "pubrec", packetId });
+  }
+}
+
+/** Topic length (UTF-16 units, a lower bound of bytes) and level count within the broker's limits. */
+function withinTopicLimits(topic: string, maxLength: number, maxLevels: number): boolean {
+  if (topic.length > maxLength) return false;
+  let levels = 1;
+  for (let i = 0; i < topic.length; i++) {
+    if (topic.charCodeAt(i) === 0x2f && ++levels > maxLevels) return false;
+  }
+  return true;
+}

@@ -1,0 +1,90 @@
+/**
+ * A session (§4.1): what the broker keeps for one client id across
+ * connections — subscriptions, QoS 1/2 state in both directions, queued
+ * messages, the will, and when it expires.
+ */
+import type { ProtocolVersion, QoS, Will } from "../../../protocol/index.js";
+import type { Delivery } from "./queue.js";
+import { DeliveryQueue } from "./queue.js";
+
+/** Subscription Options (§3.8.3.1) as granted. */
+export interface SubscriptionOptions {
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+}
+
+/** One subscription of a session. */
+export interface SessionSubscription {
+  /** The filter as the client sent it, `$share/...` included. */
+  filter: string;
+  /** The filter matched against topics (without `$share/{group}/`). */
+  topicFilter: string;
+  /** Share name of a shared subscription, or undefined. */
+  group: string | undefined;
+  options: SubscriptionOptions;
+  subscriptionId: number | undefined;
+}
+
+/** An outbound QoS 1/2 message awaiting acknowledgement. */
+export interface Inflight extends Delivery {
+  packetId: number;
+  /** `publish`: PUBLISH sent, awaiting PUBACK/PUBREC. `pubrel`: PUBREL sent, awaiting PUBCOMP. */
+  state: "publish" | "pubrel";
+}
+
+/** What the core needs from the connection a session is attached to. */
+export interface SessionOwner {
+  /** Sends a message now, or queues it behind what is waiting. */
+  deliver(d: Delivery): void;
+  /** Tries to send the session's queued messages now. */
+  pump(): void;
+}
+
+export class Session {
+  readonly clientId: string;
+  version: ProtocolVersion;
+  /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
+  expiryInterval = 0;
+  readonly subscriptions = new Map<string, SessionSubscription>();
+  /** Outbound QoS 1/2 in flight, by packet id, in send order. */
+  readonly inflight = new Map<number, Inflight>();
+  readonly queue = new DeliveryQueue();
+  /** Inbound QoS 2 packet ids received and not yet released by PUBREL (§4.3.3 method B). */
+  readonly inboundQos2 = new Set<number>();
+  will: Will | undefined;
+  /** The live connection, or null while the client is away. */
+  owner: SessionOwner | null = null;
+  /** Timer that ends the session after it expires while offline. */
+  expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Timer of a will waiting for its Will Delay Interval. */
+  willTimer: ReturnType<typeof setTimeout> | undefined;
+  #nextPacketId = 1;
+  /** Messages dropped because the queue was full. */
+  dropped = 0;
+
+  constructor(clientId: string, version: ProtocolVersion) {
+    this.clientId = clientId;
+    this.version = version;
+  }
+
+  /**
+   * A packet id not used by any message in flight [MQTT-2.2.1-3]; undefined
+   * when all 65,535 are taken.
+   */
+  allocatePacketId(): number | undefined {
+    if (this.inflight.size >= 65_535) return undefined;
+    let id = this.#nextPacketId;
+    while (this.inflight.has(id)) id = id === 65_535 ? 1 : id + 1;
+    this.#nextPacketId = id === 65_535 ? 1 : id + 1;
+    return id;
+  }
+
+  clearTimers(): void {
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    if (this.willTimer !== undefined) clearTimeout(this.willTimer);
+    this.expiryTimer = undefined;
+    this.willTimer = undefined;
+  }
+}

@@ -1,0 +1,137 @@
+/** TCP listener and connections (plain sockets; TLS slots in beside it). */
+import { createServer, type Server, type Socket } from "node:net";
+import type { Connection, ConnectionHandlers } from "./types.js";
+
+/**
+ * A socket as a {@link Connection}. Writes made during one event-loop turn
+ * are corked and flushed together on the next tick (one writev).
+ */
+export class SocketConnection implements Connection {
+  readonly transport: string;
+  readonly remoteAddress: string;
+  #socket: Socket;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #scheduled = false;
+  #handlers: ConnectionHandlers | undefined;
+
+  constructor(socket: Socket, transport = "tcp") {
+    this.#socket = socket;
+    this.transport = transport;
+    this.remoteAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
+    socket.setNoDelay(true);
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.writableLength + this.#pendingBytes;
+  }
+
+  start(handlers: ConnectionHandlers): void {
+    this.#handlers = handlers;
+    let error: Error | undefined;
+    this.#socket.on("data", (chunk: Buffer) => handlers.data(chunk));
+    this.#socket.on("drain", () => handlers.drain());
+    this.#socket.on("error", (err) => {
+      error = err;
+    });
+    this.#socket.on("close", () => handlers.close(error));
+  }
+
+  write(chunk: Uint8Array): void {
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      process.nextTick(this.#flush);
+    }
+  }
+
+  #flush = (): void => {
+    this.#scheduled = false;
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const socket = this.#socket;
+    if (socket.destroyed || !socket.writable) return;
+    if (pending.length === 1) {
+      socket.write(pending[0]);
+      return;
+    }
+    socket.cork();
+    for (const chunk of pending) socket.write(chunk);
+    socket.uncork();
+  };
+
+  end(): void {
+    this.#flush();
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    socket.end();
+    // A peer that never reads must not keep the socket half-open forever.
+    const timer = setTimeout(() => socket.destroy(), 5000);
+    timer.unref();
+    socket.once("close", () => clearTimeout(timer));
+  }
+
+  destroy(): void {
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#socket.destroy();
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  /** For tests and diagnostics. */
+  get handlers(): ConnectionHandlers | undefined {
+    return this.#handlers;
+  }
+}
+
+export interface Listener {
+  readonly type: string;
+  readonly host: string;
+  readonly port: number;
+  /** A URL clients can use, e.g. `mqtt://127.0.0.1:1883`. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Listens for MQTT over TCP on `host:port` (port 0: any free port). */
+export function listenTcp(
+  host: string,
+  port: number,
+  accept: (conn: Connection) => void,
+): Promise<Listener> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    accept(new SocketConnection(socket));
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const addr = server.address();
+      const actual = typeof addr === "object" && addr !== null ? addr.port : port;
+      resolve({
+        type: "tcp",
+        host,
+        port: actual,
+        url: `mqtt://${host.includes(":") ? `[${host}]` : host}:${actual}`,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            for (const s of sockets) s.destroy();
+          }),
+      });
+    });
+  });
+}

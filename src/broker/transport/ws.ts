@@ -1,0 +1,153 @@
+/**
+ * MQTT over WebSocket (§6 of the spec): binary frames on an HTTP server at a
+ * path (default `/mqtt`), subprotocol `mqtt` (or 3.1's `mqttv3.1`). The same
+ * HTTP server will later serve the console and metrics.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { type WebSocket, WebSocketServer } from "ws";
+import type { Listener } from "./tcp.js";
+import type { Connection, ConnectionHandlers } from "./types.js";
+
+const SUBPROTOCOLS = ["mqtt", "mqttv3.1"];
+
+export class WebSocketConnection implements Connection {
+  readonly transport: string;
+  readonly remoteAddress: string;
+  #ws: WebSocket;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #scheduled = false;
+  #handlers: ConnectionHandlers | undefined;
+  #highWater: number;
+
+  constructor(ws: WebSocket, req: IncomingMessage, transport = "ws", highWater = 1024 * 1024) {
+    this.#ws = ws;
+    this.transport = transport;
+    this.remoteAddress = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}`;
+    this.#highWater = highWater;
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount + this.#pendingBytes;
+  }
+
+  start(handlers: ConnectionHandlers): void {
+    this.#handlers = handlers;
+    let error: Error | undefined;
+    this.#ws.on("message", (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      if (!isBinary) {
+        // [MQTT-6.0.0-1]: MQTT travels in binary frames; a text frame closes the connection.
+        this.#ws.close(1003, "MQTT needs binary frames");
+        return;
+      }
+      if (Array.isArray(data)) for (const part of data) handlers.data(part);
+      else handlers.data(data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+    });
+    this.#ws.on("error", (err) => {
+      error = err;
+    });
+    this.#ws.on("close", () => handlers.close(error));
+  }
+
+  write(chunk: Uint8Array): void {
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      process.nextTick(this.#flush);
+    }
+  }
+
+  #flush = (): void => {
+    this.#scheduled = false;
+    if (this.#pending.length === 0) return;
+    const data =
+      this.#pending.length === 1
+        ? this.#pending[0]
+        : Buffer.concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#ws.send(data, { binary: true }, () => {
+      if (this.#ws.bufferedAmount < this.#highWater) this.#handlers?.drain();
+    });
+  };
+
+  end(): void {
+    this.#flush();
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(1000);
+    const timer = setTimeout(() => this.#ws.terminate(), 5000);
+    timer.unref();
+    this.#ws.once("close", () => clearTimeout(timer));
+  }
+
+  destroy(): void {
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#ws.terminate();
+  }
+
+  pause(): void {
+    this.#ws.pause();
+  }
+
+  resume(): void {
+    this.#ws.resume();
+  }
+}
+
+export interface WsListenerOptions {
+  host: string;
+  port: number;
+  path?: string;
+  /** Other HTTP requests (console, metrics, health) go here. */
+  http?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** Listens for MQTT over WebSocket on `host:port` at `path`. */
+export function listenWs(
+  options: WsListenerOptions,
+  accept: (conn: Connection) => void,
+): Promise<Listener> {
+  const path = options.path ?? "/mqtt";
+  const server: Server = createServer((req, res) => {
+    if (options.http) {
+      options.http(req, res);
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end(`Starling MQTT broker: connect with MQTT over WebSocket at ${path}\n`);
+  });
+  const wss = new WebSocketServer({
+    server,
+    path,
+    maxPayload: 256 * 1024 * 1024,
+    handleProtocols: (protocols) => {
+      for (const p of SUBPROTOCOLS) if (protocols.has(p)) return p;
+      return false;
+    },
+  });
+  wss.on("connection", (ws, req) => accept(new WebSocketConnection(ws, req)));
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      const addr = server.address();
+      const actual = typeof addr === "object" && addr !== null ? addr.port : options.port;
+      const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+      resolve({
+        type: "ws",
+        host: options.host,
+        port: actual,
+        url: `ws://${host}:${actual}${path}`,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const client of wss.clients) client.terminate();
+            wss.close();
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}
