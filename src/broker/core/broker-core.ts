@@ -13,7 +13,7 @@ import {
 import type { Connection } from "../transport/types.js";
 import { Client } from "./client.js";
 import { type Logger, silentLogger } from "./logger.js";
-import { forwardedProperties, type Message } from "./message.js";
+import { forwardedProperties, type Message, ownPayload } from "./message.js";
 import { type BrokerLimits, DEFAULT_LIMITS } from "./options.js";
 import { RetainedStore } from "./retained.js";
 import { Router, type SharedGroup } from "./router.js";
@@ -232,6 +232,7 @@ export class BrokerCore {
         return false;
       }
     }
+    ownPayload(d.msg);
     q.push(d);
     return true;
   }

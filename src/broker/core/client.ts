@@ -22,7 +22,7 @@ import type { ConnectInfo } from "../auth/types.js";
 import type { Connection } from "../transport/types.js";
 import type { BrokerCore } from "./broker-core.js";
 import { dispatch } from "./dispatch.js";
-import { remainingSeconds } from "./message.js";
+import { ownPayload, remainingSeconds } from "./message.js";
 import type { Delivery } from "./session/queue.js";
 import type { Session, SessionOwner } from "./session/session.js";
 
@@ -367,6 +367,7 @@ export class Client implements SessionOwner {
         session.inflight.delete(id);
       }
     }
+    for (const d of session.inflight.values()) ownPayload(d.msg);
     if (this.normalDisconnect) session.will = undefined;
     else this.core.scheduleWill(session);
     this.core.scheduleExpiry(session);

@@ -52,3 +52,15 @@ const FORWARDED = [
 export function remainingSeconds(expiresAt: number, now: number): number {
   return Math.max(0, Math.ceil((expiresAt - now) / 1000));
 }
+
+/**
+ * Makes the message own its payload when it is a small view of a larger
+ * buffer (the decoder's zero-copy slice of a socket chunk). Called before a
+ * message is kept beyond the current delivery — retained, queued, or left in
+ * flight for an offline session — so a 10-byte message never pins a 64 KiB
+ * read buffer. Idempotent; the copy is shared by every holder of the message.
+ */
+export function ownPayload(msg: Message): void {
+  const p = msg.payload;
+  if (p.byteLength + 64 < p.buffer.byteLength) msg.payload = p.slice();
+}

@@ -2,7 +2,7 @@
  * Retained messages (§3.3.1.3), one per topic, kept in a tree of topic
  * levels so a subscription's filter walks only the branches it can match.
  */
-import type { Message } from "./message.js";
+import { type Message, ownPayload } from "./message.js";
 
 interface Node {
   children: Map<string, Node> | undefined;
@@ -37,6 +37,7 @@ export class RetainedStore {
       node = child;
     }
     if (node.msg === undefined) this.#size++;
+    ownPayload(msg);
     node.msg = msg;
   }
 

@@ -217,7 +217,8 @@ function onAuthenticated(
     session.clearTimers(); // a reconnect before the Will Delay Interval cancels the will [MQTT-3.1.3-9]
     session.version = version;
   }
-  session.will = packet.will;
+  // The will lives as long as the session: own its payload rather than pin the CONNECT's read buffer.
+  session.will = packet.will === undefined ? undefined : { ...packet.will, payload: packet.will.payload.slice() };
   session.expiryInterval =
     version === 5
       ? (props?.sessionExpiryInterval ?? 0)
