@@ -37,6 +37,35 @@ export interface BrokerCoreOptions {
 /** Session Expiry Interval meaning "never". */
 export const NEVER_EXPIRES = 0xffff_ffff;
 
+/** The longest delay one setTimeout can wait (~24.8 days); Node fires a longer one after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * An unref'd setTimeout for any delay (Session Expiry and Will Delay go up to
+ * ~136 years): longer delays are re-armed in steps. `track` receives each
+ * timer so the session can clear the current one.
+ */
+function longTimeout(
+  fn: () => void,
+  ms: number,
+  track: (timer: ReturnType<typeof setTimeout>) => void,
+): void {
+  const at = Date.now() + ms;
+  const arm = (wait: number) => {
+    const timer = setTimeout(
+      () => {
+        const rest = at - Date.now();
+        if (wait > MAX_TIMER_MS && rest > 0) arm(rest);
+        else fn();
+      },
+      Math.min(wait, MAX_TIMER_MS),
+    );
+    timer.unref?.();
+    track(timer);
+  };
+  arm(ms);
+}
+
 export class BrokerCore {
   readonly limits: BrokerLimits;
   readonly logger: Logger;
@@ -245,16 +274,17 @@ export class BrokerCore {
     for (const sub of session.subscriptions.values()) this.router.remove(session, sub);
     session.subscriptions.clear();
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
-    // Unacknowledged shared-subscription messages go to another member [§4.8.2].
+    // Unacknowledged shared-subscription messages go to another member [§4.8.2], except QoS 2
+    // ones already sent: those must not reach any other client [MQTT-4.8.2-5].
     for (const d of session.inflight.values())
-      if (d.state === "publish") this.redeliverShared(d, session);
+      if (d.state === "publish" && d.qos === 1) this.redeliverShared(d, session);
     for (const d of session.queue) this.redeliverShared(d, session);
     session.inflight.clear();
     session.queue.clear();
     session.inboundQos2.clear();
     const will = session.will;
     session.will = undefined;
-    if (will !== undefined) this.publishWill(session.clientId, will);
+    if (will !== undefined) this.publishWill(session.clientId, will, session.username);
   }
 
   /**
@@ -270,22 +300,27 @@ export class BrokerCore {
     if (delay === 0 || (expiry !== NEVER_EXPIRES && delay >= expiry)) {
       if (delay === 0) {
         session.will = undefined;
-        this.publishWill(session.clientId, will);
+        this.publishWill(session.clientId, will, session.username);
       }
       // Otherwise the session ends first and endSession publishes it.
       return;
     }
-    session.willTimer = setTimeout(() => {
-      session.willTimer = undefined;
-      if (session.owner !== null || session.will !== will) return;
-      session.will = undefined;
-      this.publishWill(session.clientId, will);
-    }, delay * 1000);
-    session.willTimer.unref?.();
+    longTimeout(
+      () => {
+        session.willTimer = undefined;
+        if (session.owner !== null || session.will !== will) return;
+        session.will = undefined;
+        this.publishWill(session.clientId, will, session.username);
+      },
+      delay * 1000,
+      (timer) => {
+        session.willTimer = timer;
+      },
+    );
   }
 
-  publishWill(clientId: string, will: Will): void {
-    if (!this.authorizer.canPublish({ clientId, username: undefined }, will.topic)) {
+  publishWill(clientId: string, will: Will, username?: string): void {
+    if (!this.authorizer.canPublish({ clientId, username }, will.topic)) {
       this.logger.warn({ clientId, topic: will.topic }, "will not published: not authorized");
       return;
     }
@@ -312,14 +347,19 @@ export class BrokerCore {
       return;
     }
     if (expiry === NEVER_EXPIRES) return;
-    session.expiryTimer = setTimeout(() => {
-      session.expiryTimer = undefined;
-      if (session.owner === null) {
-        this.logger.info({ clientId: session.clientId }, "session expired");
-        this.endSession(session);
-      }
-    }, expiry * 1000);
-    session.expiryTimer.unref?.();
+    longTimeout(
+      () => {
+        session.expiryTimer = undefined;
+        if (session.owner === null) {
+          this.logger.info({ clientId: session.clientId }, "session expired");
+          this.endSession(session);
+        }
+      },
+      expiry * 1000,
+      (timer) => {
+        session.expiryTimer = timer;
+      },
+    );
   }
 
   // ---- Shutdown ------------------------------------------------------------

@@ -4,6 +4,7 @@
  * flow control, slow-consumer handling and the client's own limits included.
  */
 import {
+  allowedReasonCodes,
   type ConnectPacket,
   Decoder,
   encode,
@@ -248,11 +249,13 @@ export class Client implements SessionOwner {
         properties = { ...msg.properties };
         if (msg.expiresAt !== 0) {
           const left = remainingSeconds(msg.expiresAt, Date.now());
-          if (left === 0) {
+          // Expiry deletes only a copy whose delivery has not started [MQTT-3.3.2-5]; a re-send
+          // (DUP) of one already sent is completed [MQTT-4.3.3-7], or its packet id would leak.
+          if (left === 0 && !dup) {
             this.core.stats.publishDropped++;
             return false;
           }
-          properties.messageExpiryInterval = left; // [MQTT-3.3.2-6]
+          properties.messageExpiryInterval = Math.max(left, 1); // [MQTT-3.3.2-6]
         }
         if (d.subscriptionIds !== undefined) properties.subscriptionIdentifiers = d.subscriptionIds;
       }
@@ -327,7 +330,12 @@ export class Client implements SessionOwner {
   disconnect(reasonCode: number, reasonString?: string): void {
     if (this.state === "closed") return;
     if (this.version === 5 && this.state === "connected") {
-      const packet: Packet = { type: "disconnect", reasonCode };
+      // Some errors carry a code DISCONNECT cannot (0x84 for a second CONNECT of an unknown
+      // level): encoding it would throw out of the data handler and take the process down.
+      const code = allowedReasonCodes.disconnect.has(reasonCode)
+        ? reasonCode
+        : ReasonCode.ProtocolError;
+      const packet: Packet = { type: "disconnect", reasonCode: code };
       if (reasonString !== undefined && reasonString !== "") packet.properties = { reasonString };
       this.send(packet);
     }
@@ -361,9 +369,15 @@ export class Client implements SessionOwner {
       { clientId: this.clientId, remote: this.conn.remoteAddress, reason: this.closeReason },
       `client ${this.clientId} disconnected`,
     );
-    // Unacknowledged shared-subscription messages go to another member (§4.8.2).
+    // Unacknowledged shared-subscription QoS 1 messages go to another member (§4.8.2); QoS 2
+    // ones stay with this session, to be completed on reconnect [MQTT-4.8.2-4], [MQTT-4.8.2-5].
     for (const [id, d] of session.inflight) {
-      if (d.state === "publish" && d.group !== undefined && this.core.redeliverShared(d, session)) {
+      if (
+        d.state === "publish" &&
+        d.qos === 1 &&
+        d.group !== undefined &&
+        this.core.redeliverShared(d, session)
+      ) {
         session.inflight.delete(id);
       }
     }
@@ -385,6 +399,8 @@ export class Client implements SessionOwner {
 
   /** Called twice a second: CONNECT deadline and keepalive ([MQTT-3.1.2-22] of 5.0: 1.5 × Keep Alive). */
   checkTimeouts(now: number): void {
+    // Already closing (waiting for the peer to close its side): once is enough.
+    if (this.closeReason !== "") return;
     if (this.state === "new" || this.state === "authenticating") {
       if (now - this.connectedAt > this.core.limits.connectTimeoutMs) {
         this.core.logger.info({ remote: this.conn.remoteAddress }, "no CONNECT in time: closing");
@@ -402,6 +418,9 @@ export class Client implements SessionOwner {
         "keepalive timeout",
       );
       this.disconnect(ReasonCode.KeepAliveTimeout);
+      // "As if the network had failed" [MQTT-3.1.2-22]: a silent peer will not close its side,
+      // so do not wait for it (up to 5 s) before the will and the session expiry start.
+      this.conn.destroy();
     }
   }
 }

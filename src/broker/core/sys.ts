@@ -51,8 +51,9 @@ export function startSys(core: BrokerCore, intervalSeconds: number, version: str
       core.publish(msg);
     }
   };
-  tick();
+  // 0 disables $SYS altogether (BrokerOptions.sysInterval): nothing published, nothing retained.
   if (intervalSeconds <= 0) return () => {};
+  tick();
   const timer = setInterval(tick, intervalSeconds * 1000);
   timer.unref();
   return () => clearInterval(timer);

@@ -52,6 +52,8 @@ export function createMemoryPair(remoteAddress = "memory:1"): {
       at += c.length;
     }
     for (const l of listeners) l(out);
+    // Everything is handed over: tell the core, which may be holding messages back as congested.
+    handlers?.drain();
   };
 
   const server: Connection = {

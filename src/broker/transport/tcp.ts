@@ -30,7 +30,6 @@ export class SocketConnection implements Connection {
     this.#handlers = handlers;
     let error: Error | undefined;
     this.#socket.on("data", (chunk: Buffer) => handlers.data(chunk));
-    this.#socket.on("drain", () => handlers.drain());
     this.#socket.on("error", (err) => {
       error = err;
     });
@@ -54,13 +53,22 @@ export class SocketConnection implements Connection {
     this.#pendingBytes = 0;
     const socket = this.#socket;
     if (socket.destroyed || !socket.writable) return;
-    if (pending.length === 1) {
-      socket.write(pending[0]);
+    // The last write's callback runs once everything before it reached the kernel: that is
+    // "drained" for the broker, whatever the socket's own high-water mark (which only emits
+    // 'drain' after a write returned false).
+    const last = pending.length - 1;
+    if (last === 0) {
+      socket.write(pending[0], this.#written);
       return;
     }
     socket.cork();
-    for (const chunk of pending) socket.write(chunk);
+    for (let i = 0; i < last; i++) socket.write(pending[i]);
+    socket.write(pending[last], this.#written);
     socket.uncork();
+  };
+
+  #written = (err?: Error | null): void => {
+    if (!err && this.#pending.length === 0) this.#handlers?.drain();
   };
 
   end(): void {

@@ -128,6 +128,9 @@ export function listenWs(
     },
   });
   wss.on("connection", (ws, req) => accept(new WebSocketConnection(ws, req)));
+  // ws re-emits the HTTP server's errors on the WebSocketServer; unhandled there, a port in
+  // use (EADDRINUSE) became an uncaught exception. The server's own listener below rejects.
+  wss.on("error", () => {});
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => {

@@ -48,6 +48,7 @@ export function handleConnect(client: Client, packet: ConnectPacket): void {
   }
   client.clientId = clientId;
   client.username = packet.username;
+  if (!willSupported(client, packet)) return;
   const info: ConnectInfo = {
     clientId,
     username: packet.username,
@@ -71,25 +72,66 @@ export function handleConnect(client: Client, packet: ConnectPacket): void {
     }
     client.authMethod = method;
     settle(
-      enhanced.start(info, packet.properties?.authenticationData),
+      () => enhanced.start(info, packet.properties?.authenticationData),
       (step) => onAuthStep(client, packet, step, assigned),
       (err) => fail(client, err),
     );
     return;
   }
   settle(
-    core.authenticator.authenticate(info),
+    () => core.authenticator.authenticate(info),
     (result) => onAuthenticated(client, packet, result, assigned, undefined),
     (err) => fail(client, err),
   );
 }
 
-/** Calls `then` with a value or a promise's result, synchronously when it is not a promise. */
+/**
+ * Refuses a will the broker cannot honour: Will QoS above Maximum QoS
+ * (5.0: CONNACK 0x9B [MQTT-3.2.2-12]) or Will Retain without retained
+ * messages (5.0: CONNACK 0x9A [MQTT-3.2.2-13]). 3.1.x has no return code for
+ * either: the connection is closed without CONNACK ([MQTT-3.2.2-6] of 3.1.1),
+ * as Mosquitto does.
+ */
+function willSupported(client: Client, packet: ConnectPacket): boolean {
+  const will = packet.will;
+  const limits = client.core.limits;
+  if (will === undefined) return true;
+  let code = 0;
+  if (will.qos > limits.maximumQoS) code = ReasonCode.QoSNotSupported;
+  else if (will.retain && !limits.retainAvailable) code = ReasonCode.RetainNotSupported;
+  if (code === 0) return true;
+  const why = `will ${code === ReasonCode.QoSNotSupported ? "QoS" : "retain"} not supported`;
+  if (packet.protocolVersion === 5) {
+    refuse(client, code, why);
+  } else {
+    client.core.stats.connectionsRefused++;
+    client.core.logger.warn(
+      { clientId: client.label, remote: client.conn.remoteAddress },
+      `connection refused: ${why}`,
+    );
+    client.pending = undefined;
+    client.close(`refused: ${why}`);
+  }
+  return false;
+}
+
+/**
+ * Calls `then` with what `run` returns, or its promise's result; `onError`
+ * when `run` throws or its promise rejects (a hook that throws refuses the
+ * CONNECT like one that rejects, rather than closing without CONNACK).
+ */
 function settle<T>(
-  value: T | Promise<T>,
+  run: () => T | Promise<T>,
   then: (v: T) => void,
   onError: (err: unknown) => void,
 ): void {
+  let value: T | Promise<T>;
+  try {
+    value = run();
+  } catch (err) {
+    onError(err);
+    return;
+  }
   if (value instanceof Promise) value.then(then, onError);
   else then(value);
 }
@@ -199,7 +241,7 @@ function onAuthenticated(
       // A will with a delay is not sent if the session continues (§3.1.3.2.2).
       if (packet.clean || delay === 0) {
         session.will = undefined;
-        core.publishWill(clientId, will);
+        core.publishWill(clientId, will, session.username);
       }
     }
   }
@@ -218,7 +260,11 @@ function onAuthenticated(
     session.version = version;
   }
   // The will lives as long as the session: own its payload rather than pin the CONNECT's read buffer.
-  session.will = packet.will === undefined ? undefined : { ...packet.will, payload: packet.will.payload.slice() };
+  session.will =
+    packet.will === undefined
+      ? undefined
+      : { ...packet.will, payload: packet.will.payload.slice() };
+  session.username = client.username;
   session.expiryInterval =
     version === 5
       ? (props?.sessionExpiryInterval ?? 0)
@@ -272,8 +318,10 @@ function onAuthenticated(
 
   // What the session still owes: unacknowledged PUBLISH again with DUP, and PUBREL [MQTT-4.4.0-1].
   for (const d of session.inflight.values()) {
-    if (d.state === "publish") client.sendDelivery(d, d.packetId, true);
-    else client.send({ type: "pubrel", packetId: d.packetId });
+    if (d.state === "publish") {
+      // Too large for the client's new Maximum Packet Size: as if delivered [MQTT-3.1.2-25].
+      if (!client.sendDelivery(d, d.packetId, true)) session.inflight.delete(d.packetId);
+    } else client.send({ type: "pubrel", packetId: d.packetId });
   }
   client.pump();
 

@@ -7,9 +7,10 @@ export function handleDisconnect(client: Client, packet: DisconnectPacket): void
   const expiry = packet.properties?.sessionExpiryInterval;
   if (expiry !== undefined && session !== null) {
     if (session.expiryInterval === 0 && expiry !== 0) {
-      // [MQTT-3.14.2-2]: a session that was to end with the connection cannot be made to last.
+      // §3.14.2.2.2 (no statement id; [MQTT-3.14.2-2] is the server-side rule): a session that
+      // was to end with the connection cannot be made to last. Not a valid DISCONNECT: the will stays.
       throw protocolError(
-        "MQTT-3.14.2-2",
+        "§3.14.2.2.2",
         "Session Expiry Interval set on DISCONNECT after CONNECT set 0",
       );
     }

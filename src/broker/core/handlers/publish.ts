@@ -11,6 +11,7 @@ import {
 } from "../../../protocol/index.js";
 import type { Client } from "../client.js";
 import { forwardedProperties, type Message } from "../message.js";
+import { withinTopicLimits } from "../topic-limits.js";
 
 export function handlePublish(client: Client, packet: PublishPacket): void {
   const core = client.core;
@@ -62,10 +63,7 @@ export function handlePublish(client: Client, packet: PublishPacket): void {
       "retained messages are not supported",
     );
   }
-  if (
-    !withinTopicLimits(topic, limits.maxTopicLength, limits.maxTopicLevels) ||
-    !isValidTopicName(topic)
-  ) {
+  if (!withinTopicLimits(topic, limits) || !isValidTopicName(topic)) {
     throw new ProtocolError(
       "TOPIC_NAME_INVALID",
       ReasonCode.TopicNameInvalid,
@@ -125,14 +123,4 @@ export function handlePublish(client: Client, packet: PublishPacket): void {
     if (reasonCode < 0x80) session.inboundQos2.add(packetId);
     client.send(v5 ? { type: "pubrec", packetId, reasonCode } : { type: "pubrec", packetId });
   }
-}
-
-/** Topic length (UTF-16 units, a lower bound of bytes) and level count within the broker's limits. */
-function withinTopicLimits(topic: string, maxLength: number, maxLevels: number): boolean {
-  if (topic.length > maxLength) return false;
-  let levels = 1;
-  for (let i = 0; i < topic.length; i++) {
-    if (topic.charCodeAt(i) === 0x2f && ++levels > maxLevels) return false;
-  }
-  return true;
 }

@@ -16,6 +16,7 @@ import {
 import type { Client } from "../client.js";
 import type { Message } from "../message.js";
 import type { SessionSubscription } from "../session/session.js";
+import { withinTopicLimits } from "../topic-limits.js";
 
 export function handleSubscribe(client: Client, packet: SubscribePacket): void {
   const core = client.core;
@@ -28,6 +29,12 @@ export function handleSubscribe(client: Client, packet: SubscribePacket): void {
   const retained: { sub: SessionSubscription; messages: Message[] }[] = [];
   const now = Date.now();
 
+  // No Local on a shared subscription fails the whole packet [MQTT-3.8.3-4]: check before changing anything.
+  for (const s of packet.subscriptions) {
+    if (s.noLocal === true && s.topicFilter.startsWith("$share/")) {
+      throw protocolError("MQTT-3.8.3-4", "No Local set on a shared subscription");
+    }
+  }
   for (const s of packet.subscriptions) {
     const filter = s.topicFilter;
     let shared: { group: string; filter: string } | undefined;
@@ -43,10 +50,7 @@ export function handleSubscribe(client: Client, packet: SubscribePacket): void {
       // No Local on a Shared Subscription is a Protocol Error [MQTT-3.8.3-4].
       throw protocolError("MQTT-3.8.3-4", "No Local set on a shared subscription");
     }
-    if (
-      !isValidTopicFilter(topicFilter) ||
-      !withinLimits(topicFilter, limits.maxTopicLength, limits.maxTopicLevels)
-    ) {
+    if (!isValidTopicFilter(topicFilter) || !withinTopicLimits(topicFilter, limits)) {
       reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SubackFailure);
       continue;
     }
@@ -109,13 +113,4 @@ export function handleSubscribe(client: Client, packet: SubscribePacket): void {
       });
     }
   }
-}
-
-function withinLimits(filter: string, maxLength: number, maxLevels: number): boolean {
-  if (filter.length > maxLength) return false;
-  let levels = 1;
-  for (let i = 0; i < filter.length; i++) {
-    if (filter.charCodeAt(i) === 0x2f && ++levels > maxLevels) return false;
-  }
-  return true;
 }

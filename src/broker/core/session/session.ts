@@ -54,6 +54,8 @@ export class Session {
   /** Inbound QoS 2 packet ids received and not yet released by PUBREL (§4.3.3 method B). */
   readonly inboundQos2 = new Set<number>();
   will: Will | undefined;
+  /** User name of the connection that set the will: the will is authorized as that user. */
+  username: string | undefined;
   /** The live connection, or null while the client is away. */
   owner: SessionOwner | null = null;
   /** Timer that ends the session after it expires while offline. */
