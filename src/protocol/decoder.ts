@@ -16,7 +16,7 @@
  */
 import { MAX_PACKET_SIZE, PacketType, type ProtocolVersion } from "./constants.js";
 import { ErrorCode, InvalidArgumentError, malformed, ProtocolError } from "./errors.js";
-import type { Packet } from "./packet.js";
+import type { ConnectPacket, Packet } from "./packet.js";
 import { decodeAck } from "./packets/ack.js";
 import { decodeAuth } from "./packets/auth.js";
 import { decodeConnack } from "./packets/connack.js";
@@ -294,7 +294,17 @@ export class Decoder {
       case PacketType.PUBCOMP:
         return decodeAck(r, "pubcomp", version);
       case PacketType.CONNECT: {
-        const packet = decodeConnect(r, this.#opts);
+        let packet: ConnectPacket;
+        try {
+          packet = decodeConnect(r, this.#opts);
+        } catch (err) {
+          // A broken MQTT 5 CONNECT is still answered in MQTT 5 (CONNACK with the reason
+          // code, §4.13.1): switch when the protocol name and level were readable.
+          if (end > bodyStart + 6 && isMqtt5Connect(buf, bodyStart)) {
+            this.version = 5;
+          }
+          throw err;
+        }
         this.version = packet.protocolVersion;
         return packet;
       }
@@ -344,4 +354,17 @@ function overlong(version: ProtocolVersion): ProtocolError {
 /** "The maximum number of bytes in the Remaining Length field is four" (§2.2.3 of 3.1.1, §1.5.5 of 5.0). */
 function tooLongLength(version: ProtocolVersion): ProtocolError {
   return malformed(version === 5 ? "§1.5.5" : "§2.2.3", "Remaining Length is longer than 4 bytes");
+}
+
+/** Whether a CONNECT body starts with protocol name "MQTT" and level 5. */
+function isMqtt5Connect(buf: Uint8Array, at: number): boolean {
+  return (
+    buf[at] === 0 &&
+    buf[at + 1] === 4 &&
+    buf[at + 2] === 0x4d &&
+    buf[at + 3] === 0x51 &&
+    buf[at + 4] === 0x54 &&
+    buf[at + 5] === 0x54 &&
+    buf[at + 6] === 5
+  );
 }

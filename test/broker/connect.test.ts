@@ -637,3 +637,16 @@ describe("§3.1.4 session takeover", () => {
     });
   }
 });
+
+describe("§4.13.1 a malformed MQTT 5 CONNECT is answered with CONNACK and its reason code", () => {
+  it("[MQTT-3.1.2-3] reserved CONNECT flag set (5.0) → CONNACK 0x81, then close", async (t) => {
+    const broker = await startBroker();
+    t.after(() => broker.close());
+    const c = RawClient.memory(broker, 5);
+    // CONNECT, "MQTT" level 5, flags 0x03 (reserved bit set), keepalive 60, no properties, empty id.
+    c.sendBytes("10 0d 00 04 4d 51 54 54 05 03 00 3c 00 00 00");
+    const connack = await c.next("connack");
+    assert.equal(connack.reasonCode, 0x81);
+    await c.waitClosed();
+  });
+});
