@@ -346,21 +346,31 @@ export class Client implements SessionOwner {
   close(reason: string): void {
     if (this.closeReason === "") this.closeReason = reason;
     this.conn.end();
+    // For the broker the connection ends now: the will and the session's expiry clock must not
+    // wait for the peer to close its side of the socket.
+    this.#detach();
   }
 
+  /** The transport reports the connection gone. */
   #onClose(error?: Error): void {
+    if (this.closeReason === "") {
+      this.closeReason = error
+        ? `connection error: ${error.message}`
+        : "connection closed by client";
+    }
+    this.#detach();
+    this.#resolveClosed();
+  }
+
+  /** Ends this client's part in the broker: once, whichever side closed first. */
+  #detach(): void {
     if (this.state === "closed") return;
     const wasConnected = this.state === "connected";
     this.state = "closed";
     this.core.forget(this);
-    if (this.closeReason === "")
-      this.closeReason = error
-        ? `connection error: ${error.message}`
-        : "connection closed by client";
     const session = this.session;
     if (session === null || session.owner !== this) {
       if (wasConnected) this.core.stats.clientsConnected--;
-      this.#resolveClosed();
       return;
     }
     this.core.stats.clientsConnected--;
@@ -385,7 +395,6 @@ export class Client implements SessionOwner {
     if (this.normalDisconnect) session.will = undefined;
     else this.core.scheduleWill(session);
     this.core.scheduleExpiry(session);
-    this.#resolveClosed();
   }
 
   /** Server shutdown: DISCONNECT 0x8B for 5.0 clients, then close. */

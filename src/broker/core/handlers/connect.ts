@@ -231,10 +231,10 @@ function onAuthenticated(
       "client already connected: closing the old connection",
     );
     old.takenOver = true;
-    old.disconnect(ReasonCode.SessionTakenOver);
-    // Detach now so the old connection's close does not touch the session the new one continues.
+    // Detach first, so closing the old connection does not end or expire the session the new one continues.
     session.owner = null;
     old.session = null;
+    old.disconnect(ReasonCode.SessionTakenOver);
     if (!old.normalDisconnect && session.will !== undefined) {
       const will = session.will;
       const delay = will.properties?.willDelayInterval ?? 0;
