@@ -381,3 +381,75 @@ describe("Retain Available = false", () => {
     assert.equal(b.core.retained.size, 0);
   });
 });
+
+describe("retained store limits (memory stays bounded)", () => {
+  it("beyond maxRetainedMessages a new topic is delivered but not retained; replacing a kept topic still works", async (t) => {
+    const broker = await startBroker({ limits: { maxRetainedMessages: 2 } });
+    t.after(() => broker.close());
+    const pub = RawClient.memory(broker, 5);
+    await pub.connect({ clientId: "rl-pub" });
+    const live = RawClient.memory(broker, 5);
+    await live.connect({ clientId: "rl-live" });
+    live.send({ type: "subscribe", packetId: 1, subscriptions: [{ topicFilter: "rl/#", qos: 0 }] });
+    await live.next("suback");
+    for (const [topic, body] of [
+      ["rl/a", "1"],
+      ["rl/b", "2"],
+      ["rl/c", "3"],
+      ["rl/a", "4"],
+    ]) {
+      pub.send({
+        type: "publish",
+        topic,
+        payload: text(body),
+        qos: 1,
+        retain: true,
+        dup: false,
+        packetId: 1,
+      });
+      await pub.next("puback");
+      const got = await live.next("publish");
+      assert.equal(got.topic, topic, "delivered to the current subscriber whether stored or not");
+    }
+    assert.equal(broker.core.retained.size, 2);
+    assert.equal(broker.core.stats.retainedRefused, 1);
+    const late = RawClient.memory(broker, 5);
+    await late.connect({ clientId: "rl-late" });
+    late.send({ type: "subscribe", packetId: 1, subscriptions: [{ topicFilter: "rl/#", qos: 0 }] });
+    await late.next("suback");
+    const seen = new Map<string, string>();
+    for (let i = 0; i < 2; i++) {
+      const m = await late.next("publish");
+      seen.set(m.topic, str(m.payload));
+    }
+    assert.deepEqual(Object.fromEntries(seen), { "rl/a": "4", "rl/b": "2" });
+    assert.ok(await late.nothing(100, "publish"));
+    for (const c of [pub, live, late]) c.close();
+  });
+
+  it("maxRetainedBytes bounds the payload bytes kept", async (t) => {
+    const broker = await startBroker({ limits: { maxRetainedBytes: 10 } });
+    t.after(() => broker.close());
+    const pub = RawClient.memory(broker, 4);
+    await pub.connect({ clientId: "rb-pub" });
+    for (const [topic, body] of [
+      ["rb/a", "12345678"],
+      ["rb/b", "123"],
+      ["rb/c", "12"],
+    ]) {
+      pub.send({
+        type: "publish",
+        topic,
+        payload: text(body),
+        qos: 1,
+        retain: true,
+        dup: false,
+        packetId: 2,
+      });
+      await pub.next("puback");
+    }
+    assert.equal(broker.core.retained.size, 2);
+    assert.equal(broker.core.retained.bytes, 10);
+    pub.close();
+  });
+});

@@ -77,13 +77,17 @@ export class BrokerCore {
   readonly sessions = new Map<string, Session>();
   readonly clients = new Set<Client>();
   readonly router = new Router();
-  readonly retained = new RetainedStore();
+  readonly retained: RetainedStore;
   readonly stats = new BrokerStats();
   #sweep: ReturnType<typeof setInterval>;
   #closing = false;
 
   constructor(options: BrokerCoreOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.retained = new RetainedStore(
+      this.limits.maxRetainedMessages,
+      this.limits.maxRetainedBytes,
+    );
     this.logger = options.logger ?? silentLogger;
     this.authenticator = options.authenticator ?? allowAll;
     this.authorizer = options.authorizer ?? allowAll;
@@ -266,6 +270,23 @@ export class BrokerCore {
     return true;
   }
 
+  /** Stores a retained message, logging (once per 1000) when the retained store is full. */
+  storeRetained(msg: Message): void {
+    if (this.retained.set(msg)) return;
+    this.stats.retainedRefused++;
+    if (this.stats.retainedRefused % 1000 === 1) {
+      this.logger.warn(
+        {
+          topic: msg.topic,
+          retained: this.retained.size,
+          bytes: this.retained.bytes,
+          refused: this.stats.retainedRefused,
+        },
+        "retained store full: message delivered but not retained",
+      );
+    }
+  }
+
   // ---- Sessions and wills ---------------------------------------------------
 
   /** Ends a session: its subscriptions go, and a will still pending is published. */
@@ -335,7 +356,7 @@ export class BrokerCore {
       origin: clientId,
     };
     this.logger.info({ clientId, topic: will.topic }, "will published");
-    if (msg.retain && this.limits.retainAvailable) this.retained.set(msg);
+    if (msg.retain && this.limits.retainAvailable) this.storeRetained(msg);
     this.publish(msg);
   }
 

@@ -39,6 +39,10 @@ export interface BrokerLimits {
   queueQos0: boolean;
   /** What happens to a message for a full queue: drop the new one, or drop the oldest queued. */
   queueOverflow: "drop-new" | "drop-oldest";
+  /** Retained messages the broker keeps; a new retained topic beyond it is delivered but not stored. */
+  maxRetainedMessages: number;
+  /** Payload bytes of retained messages the broker keeps. */
+  maxRetainedBytes: number;
   /** Session expiry, in seconds, for 3.1.x persistent sessions (clean session 0); 0 = never. */
   persistentSessionExpiry: number;
 }
@@ -61,5 +65,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   retainAvailable: true,
   queueQos0: false,
   queueOverflow: "drop-new",
+  maxRetainedMessages: 1_000_000,
+  maxRetainedBytes: 256 * 1024 * 1024,
   persistentSessionExpiry: 0,
 };

@@ -14,18 +14,39 @@ const newNode = (): Node => ({ children: undefined, msg: undefined });
 export class RetainedStore {
   #root: Node = newNode();
   #size = 0;
+  #bytes = 0;
+  readonly #maxMessages: number;
+  readonly #maxBytes: number;
+
+  constructor(maxMessages = Number.POSITIVE_INFINITY, maxBytes = Number.POSITIVE_INFINITY) {
+    this.#maxMessages = maxMessages;
+    this.#maxBytes = maxBytes;
+  }
 
   get size(): number {
     return this.#size;
   }
 
-  /** Stores `msg` as the retained message of its topic; an empty payload deletes it [MQTT-3.3.1-6]. */
-  set(msg: Message): void {
+  /** Payload bytes held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Stores `msg` as the retained message of its topic; an empty payload
+   * deletes it [MQTT-3.3.1-6]. Returns false when storing it would pass the
+   * store's count or byte limit (the old message of the topic, if any, stays).
+   */
+  set(msg: Message): boolean {
     const levels = msg.topic.split("/");
     if (msg.payload.length === 0) {
       this.#delete(levels);
-      return;
+      return true;
     }
+    const old = this.get(msg.topic);
+    const count = this.#size + (old === undefined ? 1 : 0);
+    const bytes = this.#bytes - (old?.payload.length ?? 0) + msg.payload.length;
+    if (count > this.#maxMessages || bytes > this.#maxBytes) return false;
     let node = this.#root;
     for (const level of levels) {
       node.children ??= new Map();
@@ -39,6 +60,8 @@ export class RetainedStore {
     if (node.msg === undefined) this.#size++;
     ownPayload(msg);
     node.msg = msg;
+    this.#bytes = bytes;
+    return true;
   }
 
   get(topic: string): Message | undefined {
@@ -60,6 +83,7 @@ export class RetainedStore {
       node = child;
     }
     if (node.msg === undefined) return;
+    this.#bytes -= node.msg.payload.length;
     node.msg = undefined;
     this.#size--;
     // Prune empty branches.

@@ -13,5 +13,7 @@ export class BrokerStats {
   /** QoS 0 dropped for slow consumers, queue overflow, oversize for the client, expired. */
   publishDropped = 0;
   connectionsRefused = 0;
+  /** Retained messages not stored because the retained store was full. */
+  retainedRefused = 0;
   protocolErrors = 0;
 }

@@ -111,7 +111,7 @@ export function handlePublish(client: Client, packet: PublishPacket): void {
       origin: client.clientId,
     };
     // A retained message with an empty payload deletes the retained one and is not stored [MQTT-3.3.1-6], [MQTT-3.3.1-7].
-    if (packet.retain) core.retained.set(msg);
+    if (packet.retain) core.storeRetained(msg);
     const delivered = core.publish(msg);
     if (delivered === 0 && v5) reasonCode = ReasonCode.NoMatchingSubscribers;
   }
