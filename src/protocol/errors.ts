@@ -77,3 +77,52 @@ export class InvalidArgumentError extends MqttError {
     this.name = "InvalidArgumentError";
   }
 }
+
+/**
+ * The peer refused something with a reason code: CONNACK, PUBACK/PUBREC,
+ * SUBACK, UNSUBACK, or a DISCONNECT from the server. `reasonCode` is the MQTT 5
+ * code (3.1.x CONNACK return codes are mapped to their MQTT 5 equivalents, the
+ * original kept in `returnCode`).
+ */
+export class RefusedError extends MqttError {
+  declare readonly reasonCode: number;
+  /** The MQTT 3.1.x CONNACK return code, when the refusal was one. */
+  readonly returnCode: number | undefined;
+  constructor(code: string, reasonCode: number, message: string, returnCode?: number) {
+    super(code, message, { reasonCode });
+    this.name = "RefusedError";
+    this.returnCode = returnCode;
+  }
+}
+
+/** The network failed: could not connect, or the connection broke. */
+export class TransportError extends MqttError {
+  constructor(message: string, cause?: unknown) {
+    super("TRANSPORT_ERROR", message, { cause });
+    this.name = "TransportError";
+  }
+}
+
+/** An operation did not complete within its timeout. */
+export class TimeoutError extends MqttError {
+  constructor(message: string) {
+    super("TIMEOUT", message);
+    this.name = "TimeoutError";
+  }
+}
+
+/** The operation was aborted through its AbortSignal. */
+export class AbortError extends MqttError {
+  constructor(message = "aborted", cause?: unknown) {
+    super("ABORTED", message, { cause });
+    this.name = "AbortError";
+  }
+}
+
+/** The client was closed (by the caller, or because it gave up reconnecting) before the operation completed. */
+export class ClosedError extends MqttError {
+  constructor(message = "client closed", cause?: unknown) {
+    super("CLOSED", message, { cause });
+    this.name = "ClosedError";
+  }
+}
