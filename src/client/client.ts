@@ -126,7 +126,11 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #outgoing = new Map<number, Outgoing>();
   #byPacketId = new Map<number, Outgoing>();
   #inflight = 0;
-  #queuedQos0: Outgoing[] = [];
+  /** Publishes (any QoS) not yet sent on this connection, in publication order. */
+  #sendQueue: (Outgoing | undefined)[] = [];
+  #sendHead = 0;
+  /** Packet ids of re-sends (DUP) waiting in the send queue: still the broker's, not free. */
+  #reservedIds = new Set<number>();
   #queuedBytes = 0;
   #nextPacketId = 1;
   #pendingAcks = new Map<number, PendingAck>();
@@ -136,7 +140,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #subsById = new Map<number, Subscription>();
   #nextSubId = 1;
   #pausedBy = new Set<Subscription>();
-  // Inbound.
+  // Inbound. Deliveries held until connect()'s caller has run (see #onConnack).
+  #held: Array<[Message, number[] | undefined]> | undefined;
   #inboundQos2 = new Set<number>();
   #inAliases = new Map<number, string>();
   #outAliases = new Map<string, number>();
@@ -354,7 +359,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
         }
         this.#closeTransport(err);
       } else {
-        throw err;
+        // A bug of ours must not escape a socket callback and take the process down.
+        this.#closeTransport(err instanceof Error ? err : new MqttError("INTERNAL", String(err)));
       }
     }
   }
@@ -477,13 +483,22 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     // A new session lost our subscriptions: subscribe again [MQTT-3.2.2-?] (the broker forgot them).
     if (!p.sessionPresent) {
       this.#inboundQos2.clear();
-      for (const record of this.#subs.values()) this.#resubscribe(record);
+      // Not those without a SUBACK yet: their own SUBSCRIBE is waiting for this connection.
+      for (const record of this.#subs.values()) {
+        if (record.sub.reasonCodes.length > 0) this.#resubscribe(record);
+      }
     }
-    // Unacknowledged publishes go again: PUBLISH with DUP, or PUBREL [MQTT-4.4.0-1].
+    // Unacknowledged publishes go again, first and in order: PUBLISH with DUP, or PUBREL [MQTT-4.4.0-1].
+    const again: Outgoing[] = [];
     for (const o of this.#outgoing.values()) {
       if (o.state === "publish") {
         o.state = "queued";
-        if (p.sessionPresent) o.packet.dup = true;
+        if (p.sessionPresent) {
+          o.packet.dup = true;
+          this.#reservedIds.add(o.packet.packetId as number);
+        }
+        this.#queuedBytes += o.packet.payload.length;
+        again.push(o);
       }
       if (o.state === "pubrel") {
         this.#inflight++;
@@ -491,10 +506,21 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
         this.#send({ type: "pubrel", packetId: o.packet.packetId as number });
       }
     }
+    if (again.length > 0) {
+      const rest = this.#sendQueue.slice(this.#sendHead) as Outgoing[];
+      this.#sendQueue = [...again, ...rest].sort((a, b) => a.seq - b.seq);
+      this.#sendHead = 0;
+    }
     this.#status({ type: "connect", sessionPresent: p.sessionPresent, connack: p });
     this.emit("connect", p);
     const first = this.#firstConnect;
     this.#firstConnect = undefined;
+    if (first !== undefined) {
+      // Messages right behind the first CONNACK (a resumed session's queue, often in the same
+      // chunk) wait until the caller of connect() has had a turn to add listeners.
+      this.#held = [];
+      setTimeout(() => this.#releaseHeld(), 0);
+    }
     first?.resolve();
     for (const wake of [...this.#waitingForConnection]) wake();
     this.#pump();
@@ -592,12 +618,18 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       error instanceof ClosedError
         ? error
         : new ClosedError(error ? `client closed: ${error.message}` : "client closed", error);
-    for (const o of [...this.#outgoing.values(), ...this.#queuedQos0]) {
+    const pending = new Set<Outgoing>(this.#outgoing.values());
+    for (let i = this.#sendHead; i < this.#sendQueue.length; i++)
+      pending.add(this.#sendQueue[i] as Outgoing);
+    for (const o of pending) {
       o.cleanup();
       o.reject(closedErr);
     }
     this.#outgoing.clear();
-    this.#queuedQos0 = [];
+    this.#sendQueue = [];
+    this.#sendHead = 0;
+    this.#queuedBytes = 0;
+    this.#reservedIds.clear();
     this.#byPacketId.clear();
     for (const pending of this.#pendingAcks.values()) {
       pending.cleanup();
@@ -717,6 +749,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       };
       const fail = (err: unknown) => {
         if (!this.#forget(o)) return;
+        o.cleanup(); // the timer or abort listener that did not fire must not outlive the publish
         reject(err);
       };
       o.cleanup = this.#bound(options.signal, options.timeout, `PUBLISH to ${topic}`, fail);
@@ -724,9 +757,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       if (qos > 0) {
         this.#outgoing.set(o.seq, o);
         void this.#store.put({ seq: o.seq, packet, state: "queued" });
-      } else {
-        this.#queuedQos0.push(o);
       }
+      this.#sendQueue.push(o);
       this.#pump();
     });
   }
@@ -768,21 +800,11 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   }
 
   #queuedCount(): number {
-    let n = this.#queuedQos0.length;
-    for (const o of this.#outgoing.values()) if (o.state === "queued") n++;
-    return n;
+    return this.#sendQueue.length - this.#sendHead;
   }
 
   #oldestQueued(): Outgoing | undefined {
-    let oldest: Outgoing | undefined;
-    for (const o of this.#outgoing.values())
-      if (o.state === "queued") {
-        oldest = o;
-        break;
-      }
-    const q0 = this.#queuedQos0[0];
-    if (q0 !== undefined && (oldest === undefined || q0.seq < oldest.seq)) oldest = q0;
-    return oldest;
+    return this.#sendQueue[this.#sendHead];
   }
 
   /** Removes a publish from every structure; false if it was already gone. */
@@ -800,28 +822,36 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
         this.#inflight--;
       }
     }
-    const i = this.#queuedQos0.indexOf(o);
-    if (i >= 0) {
-      this.#queuedQos0.splice(i, 1);
-      found = true;
+    if (o.packet.packetId !== undefined && o.state === "queued")
+      this.#reservedIds.delete(o.packet.packetId);
+    if (o.state === "queued") {
+      // Rare (timeout, abort, overflow, close): a linear search is fine here.
+      const i = this.#sendQueue.indexOf(o, this.#sendHead);
+      if (i >= 0) {
+        this.#sendQueue.splice(i, 1);
+        this.#queuedBytes = Math.max(0, this.#queuedBytes - o.packet.payload.length);
+        found = true;
+      }
     }
-    if (found && o.state === "queued")
-      this.#queuedBytes = Math.max(0, this.#queuedBytes - o.packet.payload.length);
     return found;
   }
 
-  /** Sends what is queued while connected, within the broker's Receive Maximum. */
+  /** Sends what is queued while connected, in order, within the broker's Receive Maximum. */
   #pump(): void {
-    if (this.#state !== "connected" || this.#transport === null) return;
-    // Publication order is kept across QoS levels.
-    const q0 = this.#queuedQos0;
-    for (const o of this.#outgoing.values()) {
-      while (q0.length > 0 && q0[0].seq < o.seq) this.#sendQueued(q0.shift() as Outgoing);
-      if (o.state !== "queued") continue;
-      if (this.#inflight >= this.#receiveMaximum) return;
+    const q = this.#sendQueue;
+    while (this.#sendHead < q.length && this.#state === "connected" && this.#transport !== null) {
+      const o = q[this.#sendHead] as Outgoing;
+      if (o.packet.qos > 0 && this.#inflight >= this.#receiveMaximum) return;
+      q[this.#sendHead++] = undefined;
+      if (this.#sendHead > 1024 && this.#sendHead * 2 > q.length) {
+        this.#sendQueue = q.slice(this.#sendHead);
+        this.#sendHead = 0;
+        this.#sendQueued(o);
+        this.#pump();
+        return;
+      }
       this.#sendQueued(o);
     }
-    while (q0.length > 0) this.#sendQueued(q0.shift() as Outgoing);
   }
 
   #sendQueued(o: Outgoing): void {
@@ -839,8 +869,11 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
         return;
       }
       (p.properties as Properties).messageExpiryInterval = expiry - elapsed;
+      // Count the time waited once: a re-send on a later connection subtracts only what came after.
+      o.publishedAt += elapsed * 1000;
     }
     if (p.qos > 0) {
+      if (p.packetId !== undefined) this.#reservedIds.delete(p.packetId);
       if (p.packetId === undefined || !p.dup) p.packetId = this.#allocatePacketId();
       o.state = "publish";
       this.#byPacketId.set(p.packetId, o);
@@ -850,6 +883,9 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     const wire = this.#withAlias(p);
     const bytes = encode(wire, this.version);
     if (bytes.length > this.#maxPacketSize) {
+      // The broker never sees this PUBLISH, so an alias it would have set must not be used later.
+      if (wire.topic !== "" && wire.properties?.topicAlias !== undefined)
+        this.#outAliases.delete(p.topic);
       this.#forget(o);
       o.cleanup();
       o.reject(
@@ -882,7 +918,9 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
 
   #allocatePacketId(): number {
     let id = this.#nextPacketId;
-    while (this.#byPacketId.has(id) || this.#pendingAcks.has(id)) id = id === 65_535 ? 1 : id + 1;
+    while (this.#byPacketId.has(id) || this.#pendingAcks.has(id) || this.#reservedIds.has(id)) {
+      id = id === 65_535 ? 1 : id + 1;
+    }
     this.#nextPacketId = id === 65_535 ? 1 : id + 1;
     return id;
   }
@@ -969,7 +1007,17 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     if (p.qos === 1) this.#send({ type: "puback", packetId: p.packetId as number });
   }
 
+  #releaseHeld(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const [msg, ids] of held) this.#deliver(msg, ids);
+  }
+
   #deliver(msg: Message, ids: number[] | undefined): void {
+    if (this.#held !== undefined) {
+      this.#held.push([msg, ids]);
+      return;
+    }
     if (ids !== undefined && ids.length > 0) {
       for (const id of ids) this.#subsById.get(id)?.push(msg);
     } else {
@@ -1143,6 +1191,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       const fail = (err: unknown) => {
         if (settled) return;
         settled = true;
+        cleanup(); // the timer or abort listener that did not fire must not outlive the request
         if (wake) this.#waitingForConnection.delete(wake);
         if (packetId !== 0) this.#pendingAcks.delete(packetId);
         reject(err);
@@ -1167,7 +1216,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
         });
         this.#send({ ...packet, packetId } as Packet);
       };
-      if (this.#state === "connected") sendNow();
+      // Closed: sendNow rejects at once (waiting for a connection would hang until the timeout).
+      if (this.#state === "connected" || this.#state === "closed") sendNow();
       else {
         wake = () => {
           if (wake) this.#waitingForConnection.delete(wake);

@@ -9,6 +9,8 @@ export interface Message {
   qos: QoS;
   retain: boolean;
   dup: boolean;
+  /** The PUBLISH's packet identifier (QoS 1 and 2), as the broker chose it. */
+  packetId?: number;
   /** MQTT 5 properties (content type, user properties, response topic …). */
   properties: Properties | undefined;
   /** The payload as UTF-8 text. */
@@ -25,6 +27,7 @@ export function toMessage(p: PublishPacket, topic: string): Message {
     qos: p.qos,
     retain: p.retain,
     dup: p.dup,
+    packetId: p.packetId,
     properties: p.properties,
     text: () => decoder.decode(payload),
     json: <T>() => JSON.parse(decoder.decode(payload)) as T,

@@ -29,8 +29,8 @@ export function backoff(policy: ReconnectPolicy = {}): Backoff {
 
 /**
  * Whether reconnecting can help after a CONNACK refusal: only for a server
- * that is unavailable, busy or rate-limiting (5.0: 0x88, 0x89, 0x9F, 0x97;
- * 3.1.x: return code 3). Bad credentials, bans, bad client ids and unsupported
+ * that is unavailable, busy or rate-limiting, or failed without saying why
+ * (5.0: 0x88, 0x89, 0x9F, 0x97, 0x80; 3.1.x: return code 3). Bad credentials, bans, bad client ids and unsupported
  * protocols stay refused however often one asks.
  */
 export function retryableRefusal(reasonCode: number): boolean {
