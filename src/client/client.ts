@@ -743,14 +743,26 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
         packet,
         state: "queued",
         publishedAt: Date.now(),
-        resolve,
-        reject,
+        resolve: (r) => {
+          if (settled) return;
+          settled = true;
+          resolve(r);
+        },
+        reject: (err) => {
+          if (settled) return;
+          settled = true;
+          reject(err);
+        },
         cleanup: () => {},
       };
+      let settled = false;
       const fail = (err: unknown) => {
-        if (!this.#forget(o)) return;
+        if (settled) return;
+        // A queued publish is withdrawn. One already sent stays in flight: its packet id and
+        // Receive Maximum slot are the broker's until it acknowledges (§4.3.2, §4.3.3).
+        if (o.state === "queued" && !this.#forget(o)) return;
         o.cleanup(); // the timer or abort listener that did not fire must not outlive the publish
-        reject(err);
+        o.reject(err);
       };
       o.cleanup = this.#bound(options.signal, options.timeout, `PUBLISH to ${topic}`, fail);
       if (!this.#admit(o)) return;
