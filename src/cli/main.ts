@@ -2,8 +2,16 @@
 import { Command } from "commander";
 import { VERSION } from "../broker/index.js";
 import { registerBroker } from "./broker.js";
+import { registerPub } from "./pub.js";
+import { registerRr } from "./rr.js";
+import { registerSub } from "./sub.js";
 
 const program = new Command();
 program.name("starling").description("Starling: MQTT broker and tools").version(VERSION);
+// Options after a command name are that command's: `starling sub -V 5` is sub's -V, not --version.
+program.enablePositionalOptions();
 registerBroker(program);
+registerPub(program);
+registerSub(program);
+registerRr(program);
 await program.parseAsync(process.argv);

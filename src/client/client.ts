@@ -454,7 +454,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       const err = new RefusedError(
         "CONNECTION_REFUSED",
         reason,
-        `connection refused by ${this.url.host}: ${refusedMessage(reason)}`,
+        `connection refused by ${this.url.host}: ${this.version === 5 ? refusedMessage(reason) : `${reasonCodeName(reason)} (CONNACK return code ${p.reasonCode})`}`,
         this.version === 5 ? undefined : p.reasonCode,
       );
       if (!this.#everConnected || !retryableRefusal(reason)) {
