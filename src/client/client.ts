@@ -109,6 +109,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #everConnected = false;
   #attempt = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Aborts the connection attempt in progress (end() during a reconnect). */
+  #opening: AbortController | undefined;
   #connackTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #pingOutstanding = false;
@@ -250,6 +252,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   async #open(): Promise<void> {
     const timeout = this.#opts.connectTimeout ?? DEFAULTS.connectTimeout;
     const controller = new AbortController();
+    this.#opening = controller;
     const timer = setTimeout(() => controller.abort(), timeout);
     const outer = this.#opts.signal;
     const onOuterAbort = () => controller.abort();
@@ -272,6 +275,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       return;
     }
     outer?.removeEventListener("abort", onOuterAbort);
+    this.#opening = undefined;
     if (this.#state === "closed") {
       clearTimeout(timer);
       transport.close();
@@ -478,6 +482,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     this.#state = "connected";
     this.#attempt = 0;
     this.#everConnected = true;
+    // A subscription still full from before the reconnect keeps the new connection paused too.
+    if (this.#pausedBy.size > 0) this.#transport?.pause();
     const keepalive = props?.serverKeepAlive ?? this.#opts.keepalive ?? DEFAULTS.keepalive;
     this.#startPing(keepalive);
     // A new session lost our subscriptions: subscribe again [MQTT-3.2.2-?] (the broker forgot them).
@@ -611,6 +617,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#connackTimer);
     clearInterval(this.#pingTimer);
+    this.#opening?.abort();
+    this.#opening = undefined;
     const t = this.#transport;
     this.#transport = null;
     t?.close();
