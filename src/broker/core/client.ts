@@ -74,8 +74,6 @@ export class Client implements SessionOwner {
   /** The CONNECT waiting for enhanced authentication to finish, and whether its id was assigned. */
   authConnect: ConnectPacket | undefined;
   authAssigned = false;
-  /** Closed because another connection took over its session. */
-  takenOver = false;
   /** Packets that arrived while CONNECT was being authenticated. */
   pending: Packet[] | undefined;
   /** Set by a DISCONNECT that removes the will (reason 0x00). */

@@ -95,11 +95,6 @@ export class SocketConnection implements Connection {
   resume(): void {
     this.#socket.resume();
   }
-
-  /** For tests and diagnostics. */
-  get handlers(): ConnectionHandlers | undefined {
-    return this.#handlers;
-  }
 }
 
 export interface Listener {

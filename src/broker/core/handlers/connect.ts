@@ -230,7 +230,6 @@ function onAuthenticated(
       { clientId, remote: old.conn.remoteAddress },
       "client already connected: closing the old connection",
     );
-    old.takenOver = true;
     // Detach first, so closing the old connection does not end or expire the session the new one continues.
     session.owner = null;
     old.session = null;
