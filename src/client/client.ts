@@ -5,11 +5,12 @@
  */
 import {
   AbortError,
+  ClientDecoder,
+  type ClientPacket,
   ClosedError,
   type ConnackPacket,
   type ConnectPacket,
-  Decoder,
-  encode,
+  encodeClientPacket,
   InvalidArgumentError,
   MAX_PACKET_SIZE,
   MqttError,
@@ -23,6 +24,7 @@ import {
   ReasonCode,
   RefusedError,
   reasonCodeName,
+  type ServerPacket,
   type SubscribePacket,
   TimeoutError,
   TransportError,
@@ -104,7 +106,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #backoff: Backoff | undefined;
   #clientId: string;
   #transport: Transport | null = null;
-  #decoder: Decoder;
+  #decoder: ClientDecoder;
   #state: "connecting" | "connected" | "reconnecting" | "closed" = "connecting";
   #everConnected = false;
   #attempt = 0;
@@ -165,7 +167,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     this.#store = options.store ?? new MemoryClientStore();
     this.#backoff = options.reconnect === false ? undefined : backoff(options.reconnect);
     this.#clientId = options.clientId ?? `starling-${Math.random().toString(36).slice(2, 12)}`;
-    this.#decoder = new Decoder({ version: this.version });
+    this.#decoder = new ClientDecoder({ version: this.version });
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -282,7 +284,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       return;
     }
     this.#transport = transport;
-    this.#decoder = new Decoder({
+    this.#decoder = new ClientDecoder({
       version: this.version,
       maxPacketSize: this.#opts.properties?.maximumPacketSize ?? MAX_PACKET_SIZE,
     });
@@ -369,7 +371,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     }
   }
 
-  #onPacket(p: Packet): void {
+  #onPacket(p: ServerPacket): void {
     switch (p.type) {
       case "connack":
         this.#onConnack(p);
@@ -413,15 +415,6 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       case "auth":
         this.#onAuth(p.reasonCode, p.properties);
         return;
-      default:
-        this.#closeTransport(
-          new ProtocolError(
-            "PROTOCOL_ERROR",
-            0x82,
-            "§3",
-            `a broker must not send ${p.type.toUpperCase()}`,
-          ),
-        );
     }
   }
 
@@ -679,7 +672,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       }
     }
     if (this.#transport !== null && this.#state === "connected") {
-      const packet: Packet = { type: "disconnect" };
+      const packet: ClientPacket = { type: "disconnect" };
       if (options.reasonCode !== undefined) packet.reasonCode = options.reasonCode;
       if (options.properties !== undefined) packet.properties = options.properties;
       this.#send(packet);
@@ -689,10 +682,10 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
 
   // ---- Writing ---------------------------------------------------------------
 
-  #send(packet: Packet): boolean {
+  #send(packet: ClientPacket): boolean {
     const t = this.#transport;
     if (t === null) return false;
-    t.write(encode(packet, this.version));
+    t.write(encodeClientPacket(packet, this.version));
     return true;
   }
 
@@ -901,7 +894,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       void this.#store.put({ seq: o.seq, packet: p, state: "publish" });
     }
     const wire = this.#withAlias(p);
-    const bytes = encode(wire, this.version);
+    const bytes = encodeClientPacket(wire, this.version);
     if (bytes.length > this.#maxPacketSize) {
       // The broker never sees this PUBLISH, so an alias it would have set must not be used later.
       if (wire.topic !== "" && wire.properties?.topicAlias !== undefined)
@@ -1234,7 +1227,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
           reject: fail,
           cleanup,
         });
-        this.#send({ ...packet, packetId } as Packet);
+        this.#send({ ...packet, packetId } as ClientPacket);
       };
       // Closed: sendNow rejects at once (waiting for a connection would hang until the timeout).
       if (this.#state === "connected" || this.#state === "closed") sendNow();

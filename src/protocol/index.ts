@@ -10,6 +10,7 @@
  * new Decoder({ version: 4 }).push(bytes, (packet) => console.log(packet.type));
  * ```
  */
+export * from "./client-codec.js";
 export * from "./constants.js";
 export * from "./decoder.js";
 export * from "./encoder.js";
@@ -18,6 +19,7 @@ export type * from "./packet.js";
 export { protocolName, UnsupportedProtocolError } from "./packets/connect.js";
 export * from "./properties.js";
 export * from "./reason-codes.js";
+export * from "./stream-decoder.js";
 export * from "./topic.js";
 export * from "./trie.js";
 export { isWellFormedUtf8, utf8Length } from "./utf8.js";

@@ -103,306 +103,125 @@ export type WireType = (typeof WireType)[keyof typeof WireType];
 export const WILL_PROPERTIES = 16;
 export type PropertyContext = PacketType | typeof WILL_PROPERTIES;
 
-const bit = (...contexts: PropertyContext[]): number =>
-  contexts.reduce((mask, c) => mask | (1 << c), 0);
-
 const T = PacketType;
 const W = WireType;
 
-/** How a byte property's value is checked and shown. */
+/** How a property's value is checked and shown. */
 const Kind = { Number: 0, Flag: 1, NonZero: 2 } as const;
+type Kind = (typeof Kind)[keyof typeof Kind];
 
 interface PropertyDef {
   id: number;
   name: keyof Properties;
   type: WireType;
+  /** Bit `1 << context` set for each context the property may appear in. */
   contexts: number;
   /** May appear more than once (user property; subscription identifier in PUBLISH). */
   multiple: boolean;
-  kind: (typeof Kind)[keyof typeof Kind];
-  /** For byte properties: the largest allowed value. */
+  kind: Kind;
+  /** For byte properties: the largest allowed value (every byte property is 0 or 1). */
   max?: number;
   /** Where the spec states the value rule. */
   section: string;
 }
 
+// Context masks, written out so the table stays one line per property.
+const CONNECT = 1 << T.CONNECT;
+const CONNACK = 1 << T.CONNACK;
+const PUBLISH = 1 << T.PUBLISH;
+const ACKS = (1 << T.PUBACK) | (1 << T.PUBREC) | (1 << T.PUBREL) | (1 << T.PUBCOMP);
+const SUBSCRIBE = 1 << T.SUBSCRIBE;
+const SUBACK = 1 << T.SUBACK;
+const UNSUBSCRIBE = 1 << T.UNSUBSCRIBE;
+const UNSUBACK = 1 << T.UNSUBACK;
+const DISCONNECT = 1 << T.DISCONNECT;
+const AUTH = 1 << T.AUTH;
+const WILL = 1 << WILL_PROPERTIES;
+
+function def(
+  id: number,
+  name: keyof Properties,
+  type: WireType,
+  contexts: number,
+  section: string,
+  kind: Kind = Kind.Number,
+): PropertyDef {
+  return {
+    id,
+    name,
+    type,
+    contexts,
+    multiple: id === 0x26 || id === 0x0b,
+    kind,
+    max: type === W.Byte ? 1 : undefined,
+    section: `§${section}`,
+  };
+}
+
+/** Table 2-4 of §2.2.2.2: identifier, name, wire type, where allowed, where its rules are. */
 const defs: PropertyDef[] = [
-  {
-    id: 0x01,
-    name: "payloadFormatIndicator",
-    type: W.Byte,
-    contexts: bit(T.PUBLISH, WILL_PROPERTIES),
-    multiple: false,
-    kind: Kind.Number,
-    max: 1,
-    section: "§3.3.2.3.2",
-  },
-  {
-    id: 0x02,
-    name: "messageExpiryInterval",
-    type: W.FourByteInteger,
-    contexts: bit(T.PUBLISH, WILL_PROPERTIES),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.3.2.3.3",
-  },
-  {
-    id: 0x03,
-    name: "contentType",
-    type: W.Utf8String,
-    contexts: bit(T.PUBLISH, WILL_PROPERTIES),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.3.2.3.9",
-  },
-  {
-    id: 0x08,
-    name: "responseTopic",
-    type: W.Utf8String,
-    contexts: bit(T.PUBLISH, WILL_PROPERTIES),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.3.2.3.5",
-  },
-  {
-    id: 0x09,
-    name: "correlationData",
-    type: W.BinaryData,
-    contexts: bit(T.PUBLISH, WILL_PROPERTIES),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.3.2.3.6",
-  },
-  {
-    id: 0x0b,
-    name: "subscriptionIdentifiers",
-    type: W.VariableByteInteger,
-    contexts: bit(T.PUBLISH, T.SUBSCRIBE),
-    multiple: true,
-    kind: Kind.NonZero,
-    section: "§3.3.2.3.8",
-  },
-  {
-    id: 0x11,
-    name: "sessionExpiryInterval",
-    type: W.FourByteInteger,
-    contexts: bit(T.CONNECT, T.CONNACK, T.DISCONNECT),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.1.2.11.2",
-  },
-  {
-    id: 0x12,
-    name: "assignedClientIdentifier",
-    type: W.Utf8String,
-    contexts: bit(T.CONNACK),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.2.2.3.7",
-  },
-  {
-    id: 0x13,
-    name: "serverKeepAlive",
-    type: W.TwoByteInteger,
-    contexts: bit(T.CONNACK),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.2.2.3.14",
-  },
-  {
-    id: 0x15,
-    name: "authenticationMethod",
-    type: W.Utf8String,
-    contexts: bit(T.CONNECT, T.CONNACK, T.AUTH),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.1.2.11.9",
-  },
-  {
-    id: 0x16,
-    name: "authenticationData",
-    type: W.BinaryData,
-    contexts: bit(T.CONNECT, T.CONNACK, T.AUTH),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.1.2.11.10",
-  },
-  {
-    id: 0x17,
-    name: "requestProblemInformation",
-    type: W.Byte,
-    contexts: bit(T.CONNECT),
-    multiple: false,
-    kind: Kind.Flag,
-    max: 1,
-    section: "§3.1.2.11.7",
-  },
-  {
-    id: 0x18,
-    name: "willDelayInterval",
-    type: W.FourByteInteger,
-    contexts: bit(WILL_PROPERTIES),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.1.3.2.2",
-  },
-  {
-    id: 0x19,
-    name: "requestResponseInformation",
-    type: W.Byte,
-    contexts: bit(T.CONNECT),
-    multiple: false,
-    kind: Kind.Flag,
-    max: 1,
-    section: "§3.1.2.11.6",
-  },
-  {
-    id: 0x1a,
-    name: "responseInformation",
-    type: W.Utf8String,
-    contexts: bit(T.CONNACK),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.2.2.3.15",
-  },
-  {
-    id: 0x1c,
-    name: "serverReference",
-    type: W.Utf8String,
-    contexts: bit(T.CONNACK, T.DISCONNECT),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.2.2.3.16",
-  },
-  {
-    id: 0x1f,
-    name: "reasonString",
-    type: W.Utf8String,
-    contexts: bit(
-      T.CONNACK,
-      T.PUBACK,
-      T.PUBREC,
-      T.PUBREL,
-      T.PUBCOMP,
-      T.SUBACK,
-      T.UNSUBACK,
-      T.DISCONNECT,
-      T.AUTH,
-    ),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.2.2.3.9",
-  },
-  {
-    id: 0x21,
-    name: "receiveMaximum",
-    type: W.TwoByteInteger,
-    contexts: bit(T.CONNECT, T.CONNACK),
-    multiple: false,
-    kind: Kind.NonZero,
-    section: "§3.1.2.11.3",
-  },
-  {
-    id: 0x22,
-    name: "topicAliasMaximum",
-    type: W.TwoByteInteger,
-    contexts: bit(T.CONNECT, T.CONNACK),
-    multiple: false,
-    kind: Kind.Number,
-    section: "§3.1.2.11.5",
-  },
-  {
-    id: 0x23,
-    name: "topicAlias",
-    type: W.TwoByteInteger,
-    contexts: bit(T.PUBLISH),
-    multiple: false,
-    kind: Kind.NonZero,
-    section: "§3.3.2.3.4",
-  },
-  {
-    id: 0x24,
-    name: "maximumQoS",
-    type: W.Byte,
-    contexts: bit(T.CONNACK),
-    multiple: false,
-    kind: Kind.Number,
-    max: 1,
-    section: "§3.2.2.3.4",
-  },
-  {
-    id: 0x25,
-    name: "retainAvailable",
-    type: W.Byte,
-    contexts: bit(T.CONNACK),
-    multiple: false,
-    kind: Kind.Flag,
-    max: 1,
-    section: "§3.2.2.3.5",
-  },
-  {
-    id: 0x26,
-    name: "userProperties",
-    type: W.Utf8StringPair,
-    contexts: bit(
-      T.CONNECT,
-      T.CONNACK,
-      T.PUBLISH,
-      T.PUBACK,
-      T.PUBREC,
-      T.PUBREL,
-      T.PUBCOMP,
-      T.SUBSCRIBE,
-      T.SUBACK,
-      T.UNSUBSCRIBE,
-      T.UNSUBACK,
-      T.DISCONNECT,
-      T.AUTH,
-      WILL_PROPERTIES,
-    ),
-    multiple: true,
-    kind: Kind.Number,
-    section: "§3.1.2.11.8",
-  },
-  {
-    id: 0x27,
-    name: "maximumPacketSize",
-    type: W.FourByteInteger,
-    contexts: bit(T.CONNECT, T.CONNACK),
-    multiple: false,
-    kind: Kind.NonZero,
-    section: "§3.1.2.11.4",
-  },
-  {
-    id: 0x28,
-    name: "wildcardSubscriptionAvailable",
-    type: W.Byte,
-    contexts: bit(T.CONNACK),
-    multiple: false,
-    kind: Kind.Flag,
-    max: 1,
-    section: "§3.2.2.3.11",
-  },
-  {
-    id: 0x29,
-    name: "subscriptionIdentifierAvailable",
-    type: W.Byte,
-    contexts: bit(T.CONNACK),
-    multiple: false,
-    kind: Kind.Flag,
-    max: 1,
-    section: "§3.2.2.3.12",
-  },
-  {
-    id: 0x2a,
-    name: "sharedSubscriptionAvailable",
-    type: W.Byte,
-    contexts: bit(T.CONNACK),
-    multiple: false,
-    kind: Kind.Flag,
-    max: 1,
-    section: "§3.2.2.3.13",
-  },
+  def(0x01, "payloadFormatIndicator", W.Byte, PUBLISH | WILL, "3.3.2.3.2"),
+  def(0x02, "messageExpiryInterval", W.FourByteInteger, PUBLISH | WILL, "3.3.2.3.3"),
+  def(0x03, "contentType", W.Utf8String, PUBLISH | WILL, "3.3.2.3.9"),
+  def(0x08, "responseTopic", W.Utf8String, PUBLISH | WILL, "3.3.2.3.5"),
+  def(0x09, "correlationData", W.BinaryData, PUBLISH | WILL, "3.3.2.3.6"),
+  def(
+    0x0b,
+    "subscriptionIdentifiers",
+    W.VariableByteInteger,
+    PUBLISH | SUBSCRIBE,
+    "3.3.2.3.8",
+    Kind.NonZero,
+  ),
+  def(
+    0x11,
+    "sessionExpiryInterval",
+    W.FourByteInteger,
+    CONNECT | CONNACK | DISCONNECT,
+    "3.1.2.11.2",
+  ),
+  def(0x12, "assignedClientIdentifier", W.Utf8String, CONNACK, "3.2.2.3.7"),
+  def(0x13, "serverKeepAlive", W.TwoByteInteger, CONNACK, "3.2.2.3.14"),
+  def(0x15, "authenticationMethod", W.Utf8String, CONNECT | CONNACK | AUTH, "3.1.2.11.9"),
+  def(0x16, "authenticationData", W.BinaryData, CONNECT | CONNACK | AUTH, "3.1.2.11.10"),
+  def(0x17, "requestProblemInformation", W.Byte, CONNECT, "3.1.2.11.7", Kind.Flag),
+  def(0x18, "willDelayInterval", W.FourByteInteger, WILL, "3.1.3.2.2"),
+  def(0x19, "requestResponseInformation", W.Byte, CONNECT, "3.1.2.11.6", Kind.Flag),
+  def(0x1a, "responseInformation", W.Utf8String, CONNACK, "3.2.2.3.15"),
+  def(0x1c, "serverReference", W.Utf8String, CONNACK | DISCONNECT, "3.2.2.3.16"),
+  def(
+    0x1f,
+    "reasonString",
+    W.Utf8String,
+    CONNACK | ACKS | SUBACK | UNSUBACK | DISCONNECT | AUTH,
+    "3.2.2.3.9",
+  ),
+  def(0x21, "receiveMaximum", W.TwoByteInteger, CONNECT | CONNACK, "3.1.2.11.3", Kind.NonZero),
+  def(0x22, "topicAliasMaximum", W.TwoByteInteger, CONNECT | CONNACK, "3.1.2.11.5"),
+  def(0x23, "topicAlias", W.TwoByteInteger, PUBLISH, "3.3.2.3.4", Kind.NonZero),
+  def(0x24, "maximumQoS", W.Byte, CONNACK, "3.2.2.3.4"),
+  def(0x25, "retainAvailable", W.Byte, CONNACK, "3.2.2.3.5", Kind.Flag),
+  def(
+    0x26,
+    "userProperties",
+    W.Utf8StringPair,
+    CONNECT |
+      CONNACK |
+      PUBLISH |
+      ACKS |
+      SUBSCRIBE |
+      SUBACK |
+      UNSUBSCRIBE |
+      UNSUBACK |
+      DISCONNECT |
+      AUTH |
+      WILL,
+    "3.1.2.11.8",
+  ),
+  def(0x27, "maximumPacketSize", W.FourByteInteger, CONNECT | CONNACK, "3.1.2.11.4", Kind.NonZero),
+  def(0x28, "wildcardSubscriptionAvailable", W.Byte, CONNACK, "3.2.2.3.11", Kind.Flag),
+  def(0x29, "subscriptionIdentifierAvailable", W.Byte, CONNACK, "3.2.2.3.12", Kind.Flag),
+  def(0x2a, "sharedSubscriptionAvailable", W.Byte, CONNACK, "3.2.2.3.13", Kind.Flag),
 ];
 
 const byId: (PropertyDef | undefined)[] = [];

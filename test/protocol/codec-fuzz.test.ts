@@ -20,10 +20,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { MAX_PACKET_SIZE, type ProtocolVersion } from "../../src/protocol/constants.js";
-import { Decoder, type DecoderOptions } from "../../src/protocol/decoder.js";
+import { Decoder } from "../../src/protocol/decoder.js";
 import { encode } from "../../src/protocol/encoder.js";
 import { InvalidArgumentError, ProtocolError } from "../../src/protocol/errors.js";
 import type { Packet } from "../../src/protocol/packet.js";
+import type { DecoderOptions } from "../../src/protocol/stream-decoder.js";
 import { writeVarint } from "../../src/protocol/wire.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6d717474) >>> 0;

@@ -10,11 +10,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ProtocolVersion } from "../../src/protocol/constants.js";
-import { Decoder, type DecoderOptions } from "../../src/protocol/decoder.js";
+import { Decoder } from "../../src/protocol/decoder.js";
 import { ErrorCode, ProtocolError } from "../../src/protocol/errors.js";
 import type { Packet } from "../../src/protocol/packet.js";
 import { UnsupportedProtocolError } from "../../src/protocol/packets/connect.js";
 import { ReasonCode } from "../../src/protocol/reason-codes.js";
+import type { DecoderOptions } from "../../src/protocol/stream-decoder.js";
 
 /** `"30 02 00 00"` → bytes. */
 function hex(s: string): Uint8Array {
