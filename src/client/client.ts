@@ -64,6 +64,8 @@ type ClientEvents = {
   disconnect: [Error | undefined];
   reconnecting: [number, number];
   close: [Error | undefined];
+  /** A write to an asynchronous {@link ClientStore} failed (with no listener, the client closes with STORE_FAILED). */
+  storeError: [unknown];
 };
 
 interface Outgoing {
@@ -82,6 +84,8 @@ interface PendingAck {
   resolve: (p: Packet) => void;
   reject: (err: unknown) => void;
   cleanup: () => void;
+  /** The connection was lost before the ack: send again on the next connection. */
+  retry: () => void;
 }
 
 interface SubRecord {
@@ -139,6 +143,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #nextPacketId = 1;
   #pendingAcks = new Map<number, PendingAck>();
   #waitingForConnection = new Set<() => void>();
+  /** The latest status event, which a new `status()` iterator starts with. */
+  #lastStatus: StatusEvent | undefined;
   // Subscriptions.
   #subs = new Map<Subscription, SubRecord>();
   #subsById = new Map<number, Subscription>();
@@ -187,9 +193,15 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     return this.#closed;
   }
 
-  /** Connection state changes: connect, disconnect, reconnecting, and a final closed. */
+  /**
+   * Connection state changes: connect, disconnect, reconnecting, and a final
+   * closed. Each iterator starts with the latest event so far — the current
+   * state (so the `connect` of `await connect(…)` is not missed) — then
+   * yields every later one; it ends after `closed`. Up to 100 unread events
+   * are kept per iterator (oldest dropped).
+   */
   status(): AsyncIterable<StatusEvent> {
-    const queue: StatusEvent[] = [];
+    const queue: StatusEvent[] = this.#lastStatus !== undefined ? [this.#lastStatus] : [];
     let wake: ((e: StatusEvent | null) => void) | undefined;
     let done = this.#state === "closed";
     const push = (e: StatusEvent | null) => {
@@ -225,6 +237,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   }
 
   #status(e: StatusEvent): void {
+    this.#lastStatus = e;
     for (const s of this.#statusStreams) s(e);
   }
 
@@ -247,8 +260,84 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
         },
         { once: true },
       );
-      void this.#open();
+      this.#restore().then(
+        () => {
+          if (this.#state !== "closed") void this.#open();
+        },
+        (err: unknown) =>
+          this.#fail(
+            new MqttError(
+              "STORE_FAILED",
+              `cannot read the client store: ${err instanceof Error ? err.message : String(err)}`,
+              {
+                cause: err,
+              },
+            ),
+          ),
+      );
     });
+  }
+
+  /**
+   * Loads what the store kept from an earlier run (a process that ended with
+   * messages queued or in flight) so they are sent on this connection, in
+   * their order: queued ones as new, in-flight ones with DUP and the same
+   * packet identifier when the broker still has the session, PUBREL for
+   * those already PUBREC'd (§4.4). Nobody awaits these messages any more:
+   * their outcome shows in the store (an entry is deleted when done).
+   */
+  async #restore(): Promise<void> {
+    const entries = await this.#store.list();
+    for (const e of entries) {
+      if (e.packet.qos === 0) continue;
+      // Publishes made while the store was being read (a Client driven by hand) keep their
+      // numbers; a restored entry that collides is renumbered after them.
+      let seq = e.seq;
+      if (this.#outgoing.has(seq)) {
+        seq = ++this.#seq;
+        this.#persist(this.#store.delete(e.seq));
+        this.#persist(this.#store.put({ ...e, seq }));
+      }
+      const o: Outgoing = {
+        seq,
+        packet: e.packet,
+        state: e.state,
+        publishedAt: Date.now(),
+        resolve: () => {},
+        reject: () => {},
+        cleanup: () => {},
+      };
+      this.#seq = Math.max(this.#seq, seq);
+      this.#outgoing.set(o.seq, o);
+      if (o.state === "queued") {
+        this.#sendQueue.push(o);
+        this.#queuedBytes += o.packet.payload.length;
+      }
+    }
+  }
+
+  /**
+   * Runs a store write. A failing asynchronous store is never an unhandled
+   * rejection: it goes to `storeError` listeners, or, with none, closes the
+   * client with a STORE_FAILED error.
+   */
+  #persist(result: void | Promise<void>): void {
+    if (result instanceof Promise) {
+      result.catch((err: unknown) => {
+        if (this.listenerCount("storeError") > 0) {
+          this.emit("storeError", err);
+          return;
+        }
+        // Nobody decided that losing durability is acceptable: stop rather than go on silently.
+        this.#fail(
+          new MqttError(
+            "STORE_FAILED",
+            `client store write failed: ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          ),
+        );
+      });
+    }
   }
 
   async #open(): Promise<void> {
@@ -551,13 +640,12 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     // In-flight messages wait for the next connection.
     this.#byPacketId.clear();
     this.#inflight = 0;
-    for (const [id, pending] of this.#pendingAcks) {
-      pending.cleanup();
-      pending.reject(
-        new TransportError(`connection lost before ${pending.kind.toUpperCase()}`, error),
-      );
-      this.#pendingAcks.delete(id);
-    }
+    // SUBSCRIBE/UNSUBSCRIBE without their ack are sent again once reconnected (a
+    // repeat is harmless: it replaces the subscription); if the client gives up
+    // instead, they reject with ClosedError. Their timeout and signal still apply.
+    const unacked = [...this.#pendingAcks.values()];
+    this.#pendingAcks.clear();
+    for (const pending of unacked) pending.retry();
     if (wasConnected) {
       this.#status({ type: "disconnect", error, reasonCode: this.#lastDisconnectCode });
       this.emit("disconnect", error);
@@ -769,7 +857,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       if (!this.#admit(o)) return;
       if (qos > 0) {
         this.#outgoing.set(o.seq, o);
-        void this.#store.put({ seq: o.seq, packet, state: "queued" });
+        this.#persist(this.#store.put({ seq: o.seq, packet, state: "queued" }));
       }
       this.#sendQueue.push(o);
       this.#pump();
@@ -825,7 +913,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
     let found = false;
     if (this.#outgoing.delete(o.seq)) {
       found = true;
-      void this.#store.delete(o.seq);
+      this.#persist(this.#store.delete(o.seq));
       if (
         o.state !== "queued" &&
         o.packet.packetId !== undefined &&
@@ -876,7 +964,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       const elapsed = Math.floor((Date.now() - o.publishedAt) / 1000);
       if (elapsed >= expiry) {
         this.#outgoing.delete(o.seq);
-        void this.#store.delete(o.seq);
+        this.#persist(this.#store.delete(o.seq));
         o.cleanup();
         o.reject(new MqttError("EXPIRED", `message to ${p.topic} expired before it could be sent`));
         return;
@@ -891,7 +979,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       o.state = "publish";
       this.#byPacketId.set(p.packetId, o);
       this.#inflight++;
-      void this.#store.put({ seq: o.seq, packet: p, state: "publish" });
+      this.#persist(this.#store.put({ seq: o.seq, packet: p, state: "publish" }));
     }
     const wire = this.#withAlias(p);
     const bytes = encodeClientPacket(wire, this.version);
@@ -953,7 +1041,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       return;
     }
     o.state = "pubrel";
-    void this.#store.put({ seq: o.seq, packet: o.packet, state: "pubrel" });
+    this.#persist(this.#store.put({ seq: o.seq, packet: o.packet, state: "pubrel" }));
     this.#send({ type: "pubrel", packetId });
   }
 
@@ -1226,18 +1314,24 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
           },
           reject: fail,
           cleanup,
+          retry: () => {
+            packetId = 0;
+            waitForConnection();
+          },
         });
         this.#send({ ...packet, packetId } as ClientPacket);
       };
-      // Closed: sendNow rejects at once (waiting for a connection would hang until the timeout).
-      if (this.#state === "connected" || this.#state === "closed") sendNow();
-      else {
+      const waitForConnection = () => {
         wake = () => {
           if (wake) this.#waitingForConnection.delete(wake);
+          wake = undefined;
           sendNow();
         };
         this.#waitingForConnection.add(wake);
-      }
+      };
+      // Closed: sendNow rejects at once (waiting for a connection would hang until the timeout).
+      if (this.#state === "connected" || this.#state === "closed") sendNow();
+      else waitForConnection();
     });
   }
 

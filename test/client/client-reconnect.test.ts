@@ -10,7 +10,6 @@
  * wait itself is the subject, node:test's mock timers.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, it } from "node:test";
 import {
   backoff,
@@ -25,179 +24,9 @@ import {
 } from "../../src/client/index.js";
 import { nodeTransport } from "../../src/client/transport/node-any.js";
 import type { TransportFactory } from "../../src/client/transport/types.js";
-import {
-  type ConnackPacket,
-  type ConnectPacket,
-  Decoder,
-  encode,
-  type Packet,
-  type ProtocolVersion,
-  type PublishPacket,
-} from "../../src/protocol/index.js";
+import type { ConnectPacket, PublishPacket } from "../../src/protocol/index.js";
+import { FakeBroker, type FakeOptions } from "../helpers/fake-broker.js";
 import { waitFor } from "../helpers/programs.js";
-
-type PacketOf<T extends Packet["type"]> = Extract<Packet, { type: T }>;
-
-// ---- A scripted broker --------------------------------------------------------
-
-/** One client connection to the {@link FakeBroker}, after its CONNECT. */
-class FakeConnection {
-  readonly version: ProtocolVersion;
-  readonly connect: ConnectPacket;
-  /** Every packet the client sent after CONNECT, in order. */
-  readonly log: Packet[] = [];
-  autoAck: boolean;
-  #socket: Socket;
-  #inbox: Packet[] = [];
-  #waiters: { type: string; resolve: (p: Packet) => void }[] = [];
-
-  constructor(socket: Socket, connect: ConnectPacket, autoAck: boolean) {
-    this.#socket = socket;
-    this.connect = connect;
-    this.version = connect.protocolVersion;
-    this.autoAck = autoAck;
-  }
-
-  send(packet: Packet): void {
-    if (!this.#socket.destroyed) this.#socket.write(encode(packet, this.version));
-  }
-
-  /** Drops the TCP connection without DISCONNECT. */
-  drop(): void {
-    this.#socket.destroy();
-  }
-
-  get publishes(): PublishPacket[] {
-    return this.log.filter((p): p is PublishPacket => p.type === "publish");
-  }
-
-  receive(p: Packet): void {
-    this.log.push(p);
-    if (p.type === "pingreq") this.send({ type: "pingresp" });
-    if (this.autoAck) this.#ack(p);
-    const i = this.#waiters.findIndex((w) => w.type === p.type);
-    if (i >= 0) this.#waiters.splice(i, 1)[0].resolve(p);
-    else this.#inbox.push(p);
-  }
-
-  #ack(p: Packet): void {
-    if (p.type === "publish" && p.qos === 1)
-      this.send({ type: "puback", packetId: p.packetId as number });
-    if (p.type === "publish" && p.qos === 2)
-      this.send({ type: "pubrec", packetId: p.packetId as number });
-    if (p.type === "pubrel") this.send({ type: "pubcomp", packetId: p.packetId });
-    if (p.type === "subscribe") {
-      this.send({
-        type: "suback",
-        packetId: p.packetId,
-        reasonCodes: p.subscriptions.map((s) => s.qos),
-      });
-    }
-    if (p.type === "unsubscribe") {
-      const codes = this.version === 5 ? { reasonCodes: p.topicFilters.map(() => 0) } : {};
-      this.send({ type: "unsuback", packetId: p.packetId, ...codes });
-    }
-  }
-
-  /** The next not-yet-taken packet of `type`; rejects after `timeoutMs`. */
-  take<T extends Packet["type"]>(type: T, timeoutMs = 2000): Promise<PacketOf<T>> {
-    const i = this.#inbox.findIndex((p) => p.type === type);
-    if (i >= 0) return Promise.resolve(this.#inbox.splice(i, 1)[0] as PacketOf<T>);
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        type,
-        resolve: (p: Packet) => {
-          clearTimeout(timer);
-          resolve(p as PacketOf<T>);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        reject(
-          new Error(
-            `no ${type} within ${timeoutMs} ms (log: ${this.log.map((p) => p.type).join(", ")})`,
-          ),
-        );
-      }, timeoutMs);
-      this.#waiters.push(waiter);
-    });
-  }
-}
-
-interface FakeOptions {
-  /** CONNACK for the n-th CONNECT (0-based); default: accepted, no session. */
-  connack?: (connect: ConnectPacket, n: number) => Omit<ConnackPacket, "type">;
-  /** Acknowledge PUBLISH, PUBREL, SUBSCRIBE and UNSUBSCRIBE (default true). */
-  autoAck?: boolean;
-}
-
-/** A broker that answers from a script, on a free loopback port. */
-class FakeBroker {
-  readonly connections: FakeConnection[] = [];
-  readonly url: string;
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
-  #arrived: (() => void)[] = [];
-
-  private constructor(server: Server, opts: FakeOptions) {
-    this.#server = server;
-    const a = server.address();
-    this.url = `mqtt://127.0.0.1:${typeof a === "object" && a !== null ? a.port : 0}`;
-    server.on("connection", (socket) => {
-      this.#sockets.add(socket);
-      socket.on("close", () => this.#sockets.delete(socket));
-      socket.on("error", () => {});
-      const decoder = new Decoder();
-      let conn: FakeConnection | undefined;
-      socket.on("data", (chunk) => {
-        try {
-          decoder.push(chunk, (p) => {
-            if (conn !== undefined) return conn.receive(p);
-            if (p.type !== "connect") throw new Error(`first packet was ${p.type}`);
-            const answer = opts.connack?.(p, this.connections.length) ?? {
-              sessionPresent: false,
-              reasonCode: 0,
-            };
-            conn = new FakeConnection(socket, p, opts.autoAck ?? true);
-            conn.send({ type: "connack", ...answer });
-            this.connections.push(conn);
-            for (const wake of this.#arrived.splice(0)) wake();
-          });
-        } catch {
-          socket.destroy();
-        }
-      });
-    });
-  }
-
-  static start(opts: FakeOptions = {}): Promise<FakeBroker> {
-    const server = createServer();
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve(new FakeBroker(server, opts)));
-    });
-  }
-
-  /** The n-th connection (0-based), once its CONNECT has arrived. */
-  async connection(n: number, timeoutMs = 3000): Promise<FakeConnection> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.connections.length <= n) {
-      if (Date.now() > deadline)
-        throw new Error(`connection ${n} did not arrive within ${timeoutMs} ms`);
-      await new Promise<void>((r) => {
-        this.#arrived.push(r);
-        setTimeout(r, 50);
-      });
-    }
-    return this.connections[n];
-  }
-
-  /** Drops every connection and stops listening: reconnects are refused by the OS. */
-  close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    return new Promise((r) => this.#server.close(() => r()));
-  }
-}
 
 // ---- Fixtures ------------------------------------------------------------------
 
@@ -335,6 +164,8 @@ describe("client reconnect schedule", () => {
     const fake = await fakeBroker();
     const c = await client(fake.url, { reconnect: { initialDelay: 10_000, random: () => 0.5 } });
     const events = c.status()[Symbol.asyncIterator]();
+    // A stream starts with the current state: connected.
+    assert.equal((await events.next()).value?.type, "connect");
     t.mock.timers.enable({ apis: ["setTimeout"] });
     fake.connections[0].drop();
     assert.equal((await events.next()).value?.type, "disconnect");
@@ -399,12 +230,13 @@ describe("client reconnect schedule", () => {
       reasons.every((r) => r instanceof MqttError),
       String(reasons),
     );
-    // The SUBSCRIBE in flight failed with the connection; everything else with the close.
-    assert.ok(reasons[2] instanceof TransportError);
-    for (const i of [0, 1, 3, 4, 5, 6, 7])
+    // The SUBSCRIBE in flight waited to be sent again on the next connection; when the
+    // client gave up, it failed with the close like everything else.
+    for (const i of [0, 1, 2, 3, 4, 5, 6, 7])
       assert.ok(reasons[i] instanceof ClosedError, `#${i}: ${reasons[i]}`);
 
     assert.deepEqual(brief(events), [
+      "connect",
       "disconnect",
       "reconnecting 1 20",
       "reconnecting 2 40",
@@ -445,6 +277,7 @@ describe("client reconnect: CONNACK refusals are retried only when retrying can 
       await fake.connection(2);
       await waitFor(() => c.connected, "the client to reconnect after the refusal", 2000);
       assert.deepEqual(brief(events), [
+        "connect",
         "disconnect",
         "reconnecting 1 0",
         "reconnecting 2 0",
@@ -522,8 +355,9 @@ describe("client status()", () => {
     assert.ok(lost.type === "disconnect" && lost.error instanceof TransportError);
     assert.ok(second.type === "connect" && second.sessionPresent);
     assert.ok(closed.type === "closed" && closed.error === undefined);
-    // A stream opened after the close ends at once.
+    // A stream opened after the close yields the current state, closed, then ends.
     const late = c.status()[Symbol.asyncIterator]();
+    assert.equal((await late.next()).value?.type, "closed");
     assert.deepEqual(await late.next(), { value: undefined, done: true });
   });
 
@@ -534,7 +368,8 @@ describe("client status()", () => {
     fake.connections[0].send({ type: "disconnect", reasonCode: 0x8b });
     await fake.connection(1);
     await waitFor(() => c.connected, "the reconnect", 2000);
-    const lost = events[0];
+    assert.equal(events[0].type, "connect", "the stream starts with the current state");
+    const lost = events[1];
     assert.ok(lost.type === "disconnect" && lost.reasonCode === 0x8b, JSON.stringify(lost));
     assert.ok(lost.error instanceof RefusedError && lost.error.reasonCode === 0x8b);
   });
