@@ -143,6 +143,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #nextPacketId = 1;
   #pendingAcks = new Map<number, PendingAck>();
   #waitingForConnection = new Set<() => void>();
+  /** Why the client closed: what operations still waiting are rejected with. */
+  #closedError: ClosedError | undefined;
   /** The latest status event, which a new `status()` iterator starts with. */
   #lastStatus: StatusEvent | undefined;
   // Subscriptions.
@@ -707,6 +709,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       error instanceof ClosedError
         ? error
         : new ClosedError(error ? `client closed: ${error.message}` : "client closed", error);
+    this.#closedError = closedErr;
     const pending = new Set<Outgoing>(this.#outgoing.values());
     for (let i = this.#sendHead; i < this.#sendQueue.length; i++)
       pending.add(this.#sendQueue[i] as Outgoing);
@@ -1302,7 +1305,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
         if (settled) return;
         if (this.#state === "closed") {
           cleanup();
-          fail(new ClosedError());
+          fail(this.#closedError ?? new ClosedError());
           return;
         }
         packetId = this.#allocatePacketId();
