@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { VERSION } from "../broker/index.js";
 import { registerBroker } from "./broker.js";
+import { registerPasswd } from "./passwd.js";
 import { registerPub } from "./pub.js";
 import { registerRr } from "./rr.js";
 import { registerSub } from "./sub.js";
@@ -14,4 +15,5 @@ registerBroker(program);
 registerPub(program);
 registerSub(program);
 registerRr(program);
+registerPasswd(program);
 await program.parseAsync(process.argv);
