@@ -8,6 +8,7 @@ import {
   type Authenticator,
   type Authorizer,
   allowAll,
+  type ClientIdentity,
   type EnhancedAuthenticator,
 } from "../auth/types.js";
 import type { Connection } from "../transport/types.js";
@@ -79,6 +80,11 @@ export class BrokerCore {
   readonly router = new Router();
   readonly retained: RetainedStore;
   readonly stats = new BrokerStats();
+  /**
+   * The authorizer's delivery-time check, bound once; undefined when it has
+   * none, so routing without an ACL makes no per-message call.
+   */
+  readonly #canRead: ((client: ClientIdentity, topic: string) => boolean) | undefined;
   #sweep: ReturnType<typeof setInterval>;
   #closing = false;
 
@@ -90,7 +96,9 @@ export class BrokerCore {
     );
     this.logger = options.logger ?? silentLogger;
     this.authenticator = options.authenticator ?? allowAll;
-    this.authorizer = options.authorizer ?? allowAll;
+    const authorizer = options.authorizer ?? allowAll;
+    this.authorizer = authorizer;
+    this.#canRead = authorizer.canRead?.bind(authorizer);
     this.enhancedAuth = new Map((options.enhancedAuth ?? []).map((a) => [a.method, a]));
     this.alloc = options.alloc ?? createSlabAlloc();
     this.responseInformation = options.responseInformation;
@@ -139,23 +147,41 @@ export class BrokerCore {
   // ---- Routing -------------------------------------------------------------
 
   /**
+   * Whether the authorizer lets `client` receive a message on `topic` (true
+   * when it has no `canRead`; a refusal is counted). For retained messages
+   * handed out on SUBSCRIBE; routing uses the bound check directly.
+   */
+  mayRead(client: ClientIdentity, topic: string): boolean {
+    if (this.#canRead === undefined || this.#canRead(client, topic)) return true;
+    this.stats.drop("not_authorized");
+    return false;
+  }
+
+  /**
    * Routes `msg` to every matching subscription. A session with several
    * matching subscriptions receives the message once, at the highest QoS
    * granted among them and with all their Subscription Identifiers
    * ([MQTT-3.3.4-2], [MQTT-3.3.4-3]); each shared-subscription group sends it
-   * to one member ([MQTT-4.8.2-?] round robin). Returns the number of
-   * deliveries.
+   * to one member ([MQTT-4.8.2-?] round robin). When the authorizer has
+   * `canRead`, sessions whose client may not read the topic are skipped
+   * (checked once per session). Returns the number of deliveries.
    */
   publish(msg: Message): number {
     this.stats.publishReceived++;
+    this.stats.publishReceivedByQos[msg.qos]++;
     const entries = this.router.match(msg.topic);
     if (entries.length === 0) return 0;
+    const canRead = this.#canRead;
     let count = 0;
     if (entries.length === 1) {
       const route = entries[0].value;
       if (route.kind === "group") return this.#deliverToGroup(route, msg, undefined) ? 1 : 0;
       const { session, sub } = route;
       if (sub.options.noLocal && session.clientId === msg.origin) return 0;
+      if (canRead !== undefined && !canRead(session, msg.topic)) {
+        this.stats.drop("not_authorized");
+        return 0;
+      }
       this.deliver(session, {
         msg,
         qos: Math.min(msg.qos, sub.options.qos) as QoS,
@@ -193,16 +219,35 @@ export class BrokerCore {
       }
     }
     for (const [session, d] of perSession) {
+      if (canRead !== undefined && !canRead(session, msg.topic)) {
+        this.stats.drop("not_authorized");
+        continue;
+      }
       this.deliver(session, d);
       count++;
     }
     return count;
   }
 
-  /** Sends `msg` to one member of `group` (not `skip`); false when the group has no member left. */
+  /**
+   * Sends `msg` to one member of `group` (not `skip`) that may read it; false
+   * when the group has no such member.
+   */
   #deliverToGroup(group: SharedGroup, msg: Message, skip: Session | undefined): boolean {
-    const member = this.router.pick(group, skip);
+    let member = this.router.pick(group, skip);
     if (member === undefined) return false;
+    const canRead = this.#canRead;
+    if (canRead !== undefined) {
+      // Each pick advances the round robin, so at most one turn over the members.
+      for (let tries = group.members.length; !canRead(member.session, msg.topic); ) {
+        if (--tries <= 0) {
+          this.stats.drop("not_authorized");
+          return false;
+        }
+        member = this.router.pick(group, skip);
+        if (member === undefined) return false;
+      }
+    }
     const { sub } = member;
     this.deliver(member.session, {
       msg,
@@ -245,12 +290,12 @@ export class BrokerCore {
         while (q.length > 0 && full()) {
           q.shift();
           session.dropped++;
-          this.stats.publishDropped++;
+          this.stats.drop("queue_full");
         }
       }
       if (full()) {
         session.dropped++;
-        this.stats.publishDropped++;
+        this.stats.drop("queue_full");
         if (session.dropped === 1 || session.dropped % 1000 === 0) {
           this.logger.warn(
             {
@@ -342,6 +387,7 @@ export class BrokerCore {
 
   publishWill(clientId: string, will: Will, username?: string): void {
     if (!this.authorizer.canPublish({ clientId, username }, will.topic)) {
+      this.stats.publishDenied++;
       this.logger.warn({ clientId, topic: will.topic }, "will not published: not authorized");
       return;
     }

@@ -189,7 +189,7 @@ export class Client implements SessionOwner {
     if (session === null || this.state !== "connected") return;
     if (d.qos === 0) {
       if (this.congested) {
-        this.core.stats.publishDropped++;
+        this.core.stats.drop("slow_consumer");
         return;
       }
       this.sendDelivery(d, 0, false);
@@ -225,7 +225,7 @@ export class Client implements SessionOwner {
       if (d.qos > 0 && session.inflight.size >= this.window) return;
       session.queue.shift();
       if (d.msg.expiresAt !== 0 && d.msg.expiresAt <= now) {
-        this.core.stats.publishDropped++;
+        this.core.stats.drop("expired");
         continue;
       }
       if (d.qos === 0) this.sendDelivery(d, 0, false);
@@ -250,7 +250,7 @@ export class Client implements SessionOwner {
           // Expiry deletes only a copy whose delivery has not started [MQTT-3.3.2-5]; a re-send
           // (DUP) of one already sent is completed [MQTT-4.3.3-7], or its packet id would leak.
           if (left === 0 && !dup) {
-            this.core.stats.publishDropped++;
+            this.core.stats.drop("expired");
             return false;
           }
           properties.messageExpiryInterval = Math.max(left, 1); // [MQTT-3.3.2-6]
@@ -271,7 +271,7 @@ export class Client implements SessionOwner {
     const header = encodePublishHeader(packet, this.version, this.core.alloc);
     const size = header.length + msg.payload.length;
     if (size > this.maximumPacketSize) {
-      this.core.stats.publishDropped++;
+      this.core.stats.drop("too_large");
       this.core.logger.debug(
         { clientId: this.label, size, max: this.maximumPacketSize },
         "message larger than the client accepts: dropped",
@@ -283,6 +283,7 @@ export class Client implements SessionOwner {
     this.core.stats.bytesSent += size;
     this.core.stats.messagesSent++;
     this.core.stats.publishSent++;
+    this.core.stats.publishSentByQos[d.qos]++;
     return true;
   }
 

@@ -45,6 +45,12 @@ export interface BrokerLimits {
   maxRetainedBytes: number;
   /** Session expiry, in seconds, for 3.1.x persistent sessions (clean session 0); 0 = never. */
   persistentSessionExpiry: number;
+  /** Largest PUBLISH payload accepted, in bytes (Mosquitto's message_size_limit); larger ones are refused. */
+  maxPayloadSize: number;
+  /** Accept an empty client identifier and assign one (3.1.1 with clean session, 5.0). */
+  allowZeroLengthClientId: boolean;
+  /** Replace each authenticated client's identifier with its username (Mosquitto's use_username_as_clientid). */
+  useUsernameAsClientId: boolean;
 }
 
 export const DEFAULT_LIMITS: BrokerLimits = {
@@ -68,4 +74,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   maxRetainedMessages: 1_000_000,
   maxRetainedBytes: 256 * 1024 * 1024,
   persistentSessionExpiry: 0,
+  maxPayloadSize: 268_435_455,
+  allowZeroLengthClientId: true,
+  useUsernameAsClientId: false,
 };

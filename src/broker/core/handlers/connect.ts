@@ -42,6 +42,12 @@ export function handleConnect(client: Client, packet: ConnectPacket): void {
       );
       return;
     }
+    if (!core.limits.allowZeroLengthClientId) {
+      // [MQTT-3.1.3-9] (3.1.1) / [MQTT-3.1.3-8] (5.0): a server that does not assign
+      // identifiers refuses with return code 2 / 0x85.
+      refuse(client, ReasonCode.ClientIdentifierNotValid, "empty client identifier not allowed");
+      return;
+    }
     // [MQTT-3.1.3-6] (3.1.1), [MQTT-3.1.3-6]/[MQTT-3.2.2-16] (5.0): the server assigns one.
     clientId = `auto-${randomUUID()}`;
     assigned = true;
@@ -56,8 +62,18 @@ export function handleConnect(client: Client, packet: ConnectPacket): void {
     remoteAddress: client.conn.remoteAddress,
     transport: client.conn.transport,
     protocolVersion: version,
+    listener: client.conn.listener,
   };
   client.authInfo = info;
+  const identity = client.conn.identity;
+  if (identity !== undefined) {
+    // A TLS listener with use_identity_as_username: the verified certificate is the
+    // credential; its CN (or SAN) is the username, whatever CONNECT says.
+    client.username = identity;
+    info.username = identity;
+    onAuthenticated(client, packet, { ok: true, username: identity }, assigned, undefined);
+    return;
+  }
   const method = version === 5 ? packet.properties?.authenticationMethod : undefined;
   if (method !== undefined) {
     const enhanced = core.enhancedAuth.get(method);
@@ -192,10 +208,20 @@ function onAuthenticated(
   if (client.state === "closed") return;
   const core = client.core;
   if (!result.ok) {
+    core.stats.authFailures++;
     refuse(client, result.reasonCode, result.reason ?? "not authorized");
     return;
   }
   if (result.username !== undefined) client.username = result.username;
+  if (core.limits.useUsernameAsClientId) {
+    // Mosquitto's use_username_as_clientid: the username is the identity; none is not authorised.
+    if (client.username === undefined) {
+      refuse(client, ReasonCode.NotAuthorized, "use_username_as_clientid needs a username");
+      return;
+    }
+    client.clientId = client.username;
+    assigned = false;
+  }
   const version = packet.protocolVersion;
   const clientId = client.clientId;
   const props = packet.properties;

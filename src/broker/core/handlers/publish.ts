@@ -98,7 +98,17 @@ export function handlePublish(client: Client, packet: PublishPacket): void {
   let reasonCode = 0;
   if (!allowed) {
     reasonCode = ReasonCode.NotAuthorized;
+    core.stats.publishDenied++;
     core.logger.warn({ clientId: client.clientId, topic }, "publish denied");
+  } else if (packet.payload.length > limits.maxPayloadSize) {
+    // Mosquitto's message_size_limit: dropped and counted; a 5.0 client learns it from the
+    // acknowledgement (0x97 Quota exceeded: PUBACK/PUBREC have no packet-size code).
+    reasonCode = ReasonCode.QuotaExceeded;
+    core.stats.drop("too_large");
+    core.logger.warn(
+      { clientId: client.clientId, topic, bytes: packet.payload.length },
+      `publish dropped: payload larger than ${limits.maxPayloadSize} bytes`,
+    );
   } else {
     const expiry = props?.messageExpiryInterval;
     const msg: Message = {
@@ -117,7 +127,8 @@ export function handlePublish(client: Client, packet: PublishPacket): void {
   }
 
   if (packet.qos === 1) {
-    // 3.1.x has no way to refuse: the message is acknowledged and dropped, as Mosquitto does.
+    // 3.1.x has no way to refuse: the message is acknowledged and dropped, as Mosquitto does
+    // ([MQTT-3.3.5-2] of 3.1.1: a positive acknowledgement or a close).
     client.send(v5 ? { type: "puback", packetId, reasonCode } : { type: "puback", packetId });
   } else if (packet.qos === 2) {
     if (reasonCode < 0x80) session.inboundQos2.add(packetId);

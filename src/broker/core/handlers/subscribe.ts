@@ -101,10 +101,12 @@ export function handleSubscribe(client: Client, packet: SubscribePacket): void {
 
   client.send({ type: "suback", packetId: packet.packetId, reasonCodes });
 
-  // Retained messages follow the SUBACK, with RETAIN set [MQTT-3.3.1-8].
+  // Retained messages follow the SUBACK, with RETAIN set [MQTT-3.3.1-8], each only if the
+  // client may read its topic (an ACL may grant `#` but read rights on part of the tree).
   for (const { sub, messages } of retained) {
     for (const msg of messages) {
       if (sub.options.noLocal && msg.origin === client.clientId) continue;
+      if (!core.mayRead(client, msg.topic)) continue;
       client.deliver({
         msg,
         qos: Math.min(msg.qos, sub.options.qos) as QoS,
