@@ -11,19 +11,24 @@
  * ```
  */
 import { Buffer } from "node:buffer";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { createSlabAlloc } from "../protocol/index.js";
 import { BrokerCore, type BrokerCoreOptions } from "./core/broker-core.js";
 import type { Logger } from "./core/logger.js";
 import { startSys } from "./core/sys.js";
 import { createMemoryPair, type MemoryPeer } from "./transport/memory.js";
 import { type Listener, listenTcp } from "./transport/tcp.js";
+import { listenTls, type TlsFiles } from "./transport/tls.js";
 import { listenWs } from "./transport/ws.js";
 
 export const VERSION = "0.1.0";
 
 export type ListenerConfig =
   | { type: "tcp"; host?: string; port: number }
-  | { type: "ws"; host?: string; port: number; path?: string };
+  | { type: "tls"; host?: string; port: number; tls: TlsFiles }
+  | { type: "ws"; host?: string; port: number; path?: string; tls?: TlsFiles };
+
+export type { TlsFiles };
 
 export interface BrokerOptions extends Omit<BrokerCoreOptions, "alloc"> {
   /** Default: TCP on 127.0.0.1:1883 and WebSocket on 127.0.0.1:8083/mqtt. */
@@ -31,6 +36,8 @@ export interface BrokerOptions extends Omit<BrokerCoreOptions, "alloc"> {
   logger?: Logger;
   /** Seconds between $SYS updates; 0 disables them. Default 10. */
   sysInterval?: number;
+  /** Plain HTTP requests on the WebSocket listeners (metrics, health); default 404. */
+  http?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export const DEFAULT_LISTENERS: ListenerConfig[] = [
@@ -62,7 +69,15 @@ export class Broker {
       for (const l of options.listeners ?? DEFAULT_LISTENERS) {
         const host = l.host ?? "127.0.0.1";
         if (l.type === "tcp") listeners.push(await listenTcp(host, l.port, accept));
-        else listeners.push(await listenWs({ host, port: l.port, path: l.path }, accept));
+        else if (l.type === "tls") listeners.push(await listenTls(host, l.port, l.tls, accept));
+        else {
+          listeners.push(
+            await listenWs(
+              { host, port: l.port, path: l.path, tls: l.tls, http: options.http },
+              accept,
+            ),
+          );
+        }
       }
     } catch (err) {
       await Promise.all(listeners.map((l) => l.close()));
@@ -75,8 +90,24 @@ export class Broker {
     return new Broker(core, listeners, stopSys);
   }
 
+  /**
+   * Re-reads every TLS listener's certificate, key and CA files; connections
+   * already open keep theirs. Throws (keeping the old certificates of the
+   * listener that failed) naming the file that could not be used.
+   */
+  reloadTls(): void {
+    // Read every listener's files first, so a failure leaves all of them unchanged.
+    const apply: (() => void)[] = [];
+    for (const l of this.listeners) {
+      if ("prepareTlsReload" in l && typeof l.prepareTlsReload === "function") {
+        apply.push((l.prepareTlsReload as () => () => void)());
+      }
+    }
+    for (const f of apply) f();
+  }
+
   /** The URL of the first listener of `type`. */
-  url(type: "tcp" | "ws" = "tcp"): string {
+  url(type: "tcp" | "tls" | "ws" | "wss" = "tcp"): string {
     const l = this.listeners.find((x) => x.type === type);
     if (l === undefined) throw new Error(`no ${type} listener`);
     return l.url;

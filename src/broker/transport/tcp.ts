@@ -9,6 +9,8 @@ import type { Connection, ConnectionHandlers } from "./types.js";
 export class SocketConnection implements Connection {
   readonly transport: string;
   readonly remoteAddress: string;
+  listener?: string;
+  identity?: string;
   #socket: Socket;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
@@ -113,10 +115,13 @@ export function listenTcp(
   accept: (conn: Connection) => void,
 ): Promise<Listener> {
   const sockets = new Set<Socket>();
+  let url = "";
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    accept(new SocketConnection(socket));
+    const conn = new SocketConnection(socket);
+    conn.listener = url;
+    accept(conn);
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -124,11 +129,12 @@ export function listenTcp(
       server.off("error", reject);
       const addr = server.address();
       const actual = typeof addr === "object" && addr !== null ? addr.port : port;
+      url = `mqtt://${host.includes(":") ? `[${host}]` : host}:${actual}`;
       resolve({
         type: "tcp",
         host,
         port: actual,
-        url: `mqtt://${host.includes(":") ? `[${host}]` : host}:${actual}`,
+        url,
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());

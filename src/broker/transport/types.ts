@@ -18,6 +18,13 @@ export interface Connection {
   readonly transport: string;
   /** The peer, e.g. `127.0.0.1:51234`. */
   readonly remoteAddress: string;
+  /** The listener it arrived on (its URL), for per-listener settings. */
+  listener?: string;
+  /**
+   * The verified client certificate's identity (its CN, else its first SAN),
+   * set only on TLS listeners configured to use it as the username.
+   */
+  identity?: string;
   /** Bytes written but not yet handed to the OS. */
   readonly bufferedAmount: number;
   /** Installs the core's callbacks; data starts flowing after this. */

@@ -4,8 +4,15 @@
  * HTTP server will later serve the console and metrics.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { TLSSocket } from "node:tls";
 import { type WebSocket, WebSocketServer } from "ws";
-import type { Listener } from "./tcp.js";
+import {
+  certificateIdentity,
+  secureContextOptions,
+  type TlsFiles,
+  type TlsListener,
+} from "./tls.js";
 import type { Connection, ConnectionHandlers } from "./types.js";
 
 const SUBPROTOCOLS = ["mqtt", "mqttv3.1"];
@@ -13,6 +20,8 @@ const SUBPROTOCOLS = ["mqtt", "mqttv3.1"];
 export class WebSocketConnection implements Connection {
   readonly transport: string;
   readonly remoteAddress: string;
+  listener?: string;
+  identity?: string;
   #ws: WebSocket;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
@@ -102,22 +111,39 @@ export interface WsListenerOptions {
   path?: string;
   /** Other HTTP requests (console, metrics, health) go here. */
   http?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Serve WSS (HTTPS) with these certificates instead of plain WebSocket. */
+  tls?: TlsFiles;
 }
 
 /** Listens for MQTT over WebSocket on `host:port` at `path`. */
 export function listenWs(
   options: WsListenerOptions,
   accept: (conn: Connection) => void,
-): Promise<Listener> {
+): Promise<TlsListener> {
   const path = options.path ?? "/mqtt";
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     if (options.http) {
       options.http(req, res);
       return;
     }
     res.writeHead(404, { "content-type": "text/plain" });
     res.end(`Starling MQTT broker: connect with MQTT over WebSocket at ${path}\n`);
-  });
+  };
+  const files = options.tls;
+  const server: Server | HttpsServer =
+    files === undefined
+      ? createServer(onRequest)
+      : createHttpsServer(
+          {
+            ...secureContextOptions(files),
+            requestCert: files.requireCertificate || files.useIdentityAsUsername,
+            rejectUnauthorized: files.requireCertificate,
+          },
+          onRequest,
+        );
+  if (files !== undefined) server.on("tlsClientError", () => {});
+  const type = files === undefined ? "ws" : "wss";
+  let url = "";
   const wss = new WebSocketServer({
     server,
     path,
@@ -127,7 +153,22 @@ export function listenWs(
       return false;
     },
   });
-  wss.on("connection", (ws, req) => accept(new WebSocketConnection(ws, req)));
+  wss.on("connection", (ws, req) => {
+    const conn = new WebSocketConnection(ws, req, type);
+    conn.listener = url;
+    if (files?.useIdentityAsUsername) {
+      const socket = req.socket as TLSSocket;
+      const identity = socket.authorized
+        ? certificateIdentity(socket.getPeerCertificate())
+        : undefined;
+      if (identity === undefined) {
+        ws.terminate();
+        return;
+      }
+      conn.identity = identity;
+    }
+    accept(conn);
+  });
   // ws re-emits the HTTP server's errors on the WebSocketServer; unhandled there, a port in
   // use (EADDRINUSE) became an uncaught exception. The server's own listener below rejects.
   wss.on("error", () => {});
@@ -138,11 +179,17 @@ export function listenWs(
       const addr = server.address();
       const actual = typeof addr === "object" && addr !== null ? addr.port : options.port;
       const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+      url = `${type}://${host}:${actual}${path}`;
       resolve({
-        type: "ws",
+        type,
         host: options.host,
         port: actual,
-        url: `ws://${host}:${actual}${path}`,
+        url,
+        prepareTlsReload: () => {
+          if (files === undefined) return () => {};
+          const next = secureContextOptions(files);
+          return () => (server as HttpsServer).setSecureContext(next);
+        },
         close: () =>
           new Promise<void>((done) => {
             for (const client of wss.clients) client.terminate();
