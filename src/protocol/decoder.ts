@@ -4,18 +4,12 @@
  * {@link StreamDecoder}; the client bundle uses the smaller `ClientDecoder`.
  */
 
+import { decodeFromServer } from "./client-codec.js";
 import { PacketType } from "./constants.js";
 import type { ConnectPacket, Packet } from "./packet.js";
-import { decodeAck } from "./packets/ack.js";
-import { decodeAuth } from "./packets/auth.js";
-import { decodeConnack } from "./packets/connack.js";
 import { decodeConnect } from "./packets/connect.js";
-import { decodeDisconnect } from "./packets/disconnect.js";
-import { decodePingreq, decodePingresp } from "./packets/ping.js";
-import { decodePublish } from "./packets/publish.js";
-import { decodeSuback } from "./packets/suback.js";
+import { decodePingreq } from "./packets/ping.js";
 import { decodeSubscribe } from "./packets/subscribe.js";
-import { decodeUnsuback } from "./packets/unsuback.js";
 import { decodeUnsubscribe } from "./packets/unsubscribe.js";
 import { StreamDecoder } from "./stream-decoder.js";
 import type { Reader } from "./wire.js";
@@ -34,16 +28,6 @@ export class Decoder extends StreamDecoder {
   ): Packet {
     const version = this.version;
     switch (b0 >> 4) {
-      case PacketType.PUBLISH:
-        return decodePublish(r, b0 & 0x0f, version, this.opts);
-      case PacketType.PUBACK:
-        return decodeAck(r, "puback", version);
-      case PacketType.PUBREC:
-        return decodeAck(r, "pubrec", version);
-      case PacketType.PUBREL:
-        return decodeAck(r, "pubrel", version);
-      case PacketType.PUBCOMP:
-        return decodeAck(r, "pubcomp", version);
       case PacketType.CONNECT: {
         let packet: ConnectPacket;
         try {
@@ -59,24 +43,15 @@ export class Decoder extends StreamDecoder {
         this.version = packet.protocolVersion;
         return packet;
       }
-      case PacketType.CONNACK:
-        return decodeConnack(r, version);
       case PacketType.SUBSCRIBE:
         return decodeSubscribe(r, version);
-      case PacketType.SUBACK:
-        return decodeSuback(r, version);
       case PacketType.UNSUBSCRIBE:
         return decodeUnsubscribe(r, version);
-      case PacketType.UNSUBACK:
-        return decodeUnsuback(r, version);
       case PacketType.PINGREQ:
         return decodePingreq(r);
-      case PacketType.PINGRESP:
-        return decodePingresp(r);
-      case PacketType.DISCONNECT:
-        return decodeDisconnect(r, version);
       default:
-        return decodeAuth(r);
+        // Every other type (0 is refused by the fixed-header check) is one a server may send.
+        return decodeFromServer(r, b0, version, this.opts) as Packet;
     }
   }
 }

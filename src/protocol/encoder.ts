@@ -3,21 +3,15 @@
  * {@link encodePublishHeader} produces the header alone so the payload can be
  * written after it untouched.
  */
+import { encodeClientPacket } from "./client-codec.js";
 import type { ProtocolVersion } from "./constants.js";
 import { InvalidArgumentError } from "./errors.js";
 import type { Packet } from "./packet.js";
-import { encodeAck } from "./packets/ack.js";
-import { encodeAuth } from "./packets/auth.js";
 import { type Alloc, defaultAlloc } from "./packets/common.js";
 import { encodeConnack } from "./packets/connack.js";
-import { encodeConnect } from "./packets/connect.js";
-import { encodeDisconnect } from "./packets/disconnect.js";
-import { PINGREQ_BYTES, PINGRESP_BYTES } from "./packets/ping.js";
-import { encodePublish } from "./packets/publish.js";
+import { PINGRESP_BYTES } from "./packets/ping.js";
 import { encodeSuback } from "./packets/suback.js";
-import { encodeSubscribe } from "./packets/subscribe.js";
 import { encodeUnsuback } from "./packets/unsuback.js";
-import { encodeUnsubscribe } from "./packets/unsubscribe.js";
 
 export { createSlabAlloc } from "./packets/common.js";
 export { encodePublishHeader } from "./packets/publish.js";
@@ -40,42 +34,32 @@ export function encode(
   alloc: Alloc = defaultAlloc,
 ): Uint8Array {
   switch (packet.type) {
+    case "connack":
+      return encodeConnack(packet, version, alloc);
+    case "suback":
+      return encodeSuback(packet, version, alloc);
+    case "unsuback":
+      return encodeUnsuback(packet, version, alloc);
+    case "pingresp": {
+      const buf = alloc(PINGRESP_BYTES.length);
+      buf.set(PINGRESP_BYTES);
+      return buf;
+    }
     case "publish":
-      return encodePublish(packet, version, alloc);
     case "puback":
     case "pubrec":
     case "pubrel":
     case "pubcomp":
-      return encodeAck(packet, version, alloc);
     case "connect":
-      return encodeConnect(packet, alloc);
-    case "connack":
-      return encodeConnack(packet, version, alloc);
     case "subscribe":
-      return encodeSubscribe(packet, version, alloc);
-    case "suback":
-      return encodeSuback(packet, version, alloc);
     case "unsubscribe":
-      return encodeUnsubscribe(packet, version, alloc);
-    case "unsuback":
-      return encodeUnsuback(packet, version, alloc);
     case "pingreq":
-      return copy(PINGREQ_BYTES, alloc);
-    case "pingresp":
-      return copy(PINGRESP_BYTES, alloc);
     case "disconnect":
-      return encodeDisconnect(packet, version, alloc);
     case "auth":
-      return encodeAuth(packet, version, alloc);
+      return encodeClientPacket(packet, version, alloc);
     default:
       throw new InvalidArgumentError(
         `unknown packet type ${String((packet as { type: unknown }).type)}`,
       );
   }
-}
-
-function copy(bytes: readonly number[], alloc: Alloc): Uint8Array {
-  const buf = alloc(bytes.length);
-  buf.set(bytes);
-  return buf;
 }
