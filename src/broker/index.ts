@@ -12,6 +12,16 @@
 export { type AclAccess, AclFile, AclFileError } from "./auth/acl-file.js";
 export { PasswordAuthenticator, type PasswordAuthenticatorOptions } from "./auth/password-auth.js";
 export { PasswordFile, PasswordFileError } from "./auth/password-file.js";
+export {
+  MemoryScramStore,
+  prepareScramString,
+  SCRAM_SHA_256,
+  type ScramCredential,
+  type ScramCredentialStore,
+  ScramSha256Authenticator,
+  type ScramSha256Options,
+  scramCredential,
+} from "./auth/scram.js";
 export type {
   Authenticator,
   Authorizer,

@@ -429,7 +429,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       if (props.topicAliasMaximum === undefined) props.topicAliasMaximum = 64;
       if (o.auth !== undefined) {
         props.authenticationMethod = o.auth.method;
-        if (o.auth.data !== undefined) props.authenticationData = o.auth.data;
+        const data = o.auth.data; // read once: it may be a getter making fresh data
+        if (data !== undefined) props.authenticationData = data;
       }
       packet.properties = props;
     }
@@ -444,7 +445,10 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
   #onData(transport: Transport, chunk: Uint8Array): void {
     if (this.#transport !== transport) return;
     try {
-      this.#decoder.push(chunk, (p) => this.#onPacket(p));
+      // Packets behind one that closed the connection (in the same chunk) are not acted on.
+      this.#decoder.push(chunk, (p) => {
+        if (this.#transport === transport) this.#onPacket(p);
+      });
     } catch (err) {
       if (err instanceof ProtocolError) {
         // The broker broke the protocol: tell it (5.0) and drop the connection.
@@ -553,6 +557,16 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionHost {
       return;
     }
     const props = p.properties;
+    const auth = this.#opts.auth;
+    if (auth?.onSuccess !== undefined && this.version === 5) {
+      // The broker accepted us; the method may still refuse the broker (a forged SCRAM signature).
+      try {
+        auth.onSuccess(props?.authenticationData);
+      } catch (err) {
+        this.#fail(err instanceof Error ? err : new MqttError("AUTH_FAILED", String(err)));
+        return;
+      }
+    }
     this.#receiveMaximum = props?.receiveMaximum ?? 65_535;
     this.#maxPacketSize = props?.maximumPacketSize ?? MAX_PACKET_SIZE;
     this.#aliasMaximum = this.#opts.autoTopicAlias === false ? 0 : (props?.topicAliasMaximum ?? 0);

@@ -36,6 +36,7 @@ export type {
   WillOptions,
 } from "./options.js";
 export { backoff, retryableRefusal } from "./reconnect.js";
+export { type ScramOptions, scramSha256 } from "./scram.js";
 export { type ClientStore, MemoryClientStore, type StoredPublish } from "./store.js";
 export { Subscription } from "./subscription.js";
 export type { Transport, TransportFactory, TransportOptions } from "./transport/types.js";

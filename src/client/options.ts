@@ -25,14 +25,30 @@ export interface WillOptions {
   properties?: Properties;
 }
 
-/** MQTT 5 enhanced authentication (§4.12): the method, its first data, and how to answer each challenge. */
+/**
+ * MQTT 5 enhanced authentication (§4.12): the method, its first data, how to
+ * answer each challenge and, optionally, how to check the broker's last word.
+ * `scramSha256()` makes one.
+ */
 export interface EnhancedAuth {
   method: string;
+  /**
+   * The CONNECT's Authentication Data. Read once for each CONNECT, so a
+   * getter can start every connection afresh (SCRAM draws a new nonce).
+   */
   data?: Uint8Array;
   /** Called with each AUTH 0x18 challenge's data; returns the response data. */
   onChallenge(
     data: Uint8Array | undefined,
   ): Promise<Uint8Array | undefined> | Uint8Array | undefined;
+  /**
+   * Called with the Authentication Data of the CONNACK that accepts the
+   * connection, before `connect` resolves: lets the method verify the broker
+   * (SCRAM's server-final message). Throwing closes the client with that
+   * error, without reconnecting. Synchronous, so what arrives behind the
+   * CONNACK is handled in order.
+   */
+  onSuccess?(data: Uint8Array | undefined): void;
 }
 
 export interface ConnectOptions extends TransportOptions {

@@ -20,8 +20,11 @@ import {
 export type PacketOf<T extends Packet["type"]> = Extract<Packet, { type: T }>;
 
 export interface FakeOptions {
-  /** CONNACK for the n-th CONNECT (0-based); default: accepted, no session, no properties. */
-  connack?: (connect: ConnectPacket, n: number) => Omit<ConnackPacket, "type">;
+  /**
+   * CONNACK for the n-th CONNECT (0-based); default: accepted, no session, no
+   * properties. null sends none: the test answers itself (AUTH exchanges).
+   */
+  connack?: (connect: ConnectPacket, n: number) => Omit<ConnackPacket, "type"> | null;
   /** Acknowledge PUBLISH, PUBREL, SUBSCRIBE and UNSUBSCRIBE as a broker would (default true). */
   autoAck?: boolean;
 }
@@ -195,15 +198,16 @@ export class FakeBroker {
           }
           if (p.type !== "connect") throw new Error(`first packet was ${p.type}`);
           const n = this.connections.length;
-          const answer = this.#opts.connack?.(p, n) ?? { sessionPresent: false, reasonCode: 0 };
-          const connack: ConnackPacket = { type: "connack", ...answer };
+          const answer = this.#opts.connack
+            ? this.#opts.connack(p, n)
+            : { sessionPresent: false, reasonCode: 0 };
           conn = new FakeConnection(
             socket,
             p,
             this.#opts.autoAck ?? true,
-            connack.properties?.topicAliasMaximum ?? 0,
+            answer?.properties?.topicAliasMaximum ?? 0,
           );
-          conn.send(connack);
+          if (answer !== null) conn.send({ type: "connack", ...answer });
           this.connections.push(conn);
           for (const wake of this.#arrived.splice(0)) wake();
         });

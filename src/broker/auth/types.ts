@@ -25,10 +25,15 @@ export interface Authenticator {
   authenticate(info: ConnectInfo): AuthResult | Promise<AuthResult>;
 }
 
-/** One step of MQTT 5 enhanced authentication (§4.12). */
+/**
+ * One step of MQTT 5 enhanced authentication (§4.12). A successful last step
+ * may name the `username` the client proved to be: on CONNECT it becomes the
+ * client's identity (what the {@link Authorizer} sees), as with
+ * {@link AuthResult}; on re-authentication the identity does not change.
+ */
 export type AuthStep =
   | { done: false; data?: Uint8Array }
-  | { done: true; ok: true; data?: Uint8Array }
+  | { done: true; ok: true; data?: Uint8Array; username?: string }
   | { done: true; ok: false; reasonCode: number; reason?: string };
 
 /**

@@ -187,7 +187,7 @@ export function onAuthStep(
   }
   client.authConnect = undefined;
   const result: AuthResult = step.ok
-    ? { ok: true }
+    ? { ok: true, username: step.username }
     : { ok: false, reasonCode: step.reasonCode, reason: step.reason };
   onAuthenticated(
     client,
