@@ -164,6 +164,14 @@ describe("starling broker -c", { skip }, () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.stdout, `${good}: OK (starling format; mqtt://127.0.0.1:1884)\n`);
 
+    // Flags override the file: --port changes its first MQTT listener, --ws-port adds one.
+    const flags = runCli(["broker", "--check", "-c", good, "-p", "1999", "--ws-port", "9001"]);
+    assert.equal(flags.code, 0, flags.stderr);
+    assert.equal(
+      flags.stdout,
+      `${good}: OK (starling format; mqtt://127.0.0.1:1999, ws://127.0.0.1:9001)\n`,
+    );
+
     const bad = join(dir, "bad.toml");
     writeFileSync(bad, "[limits]\nmax_inflght = 5\n");
     const r = runCli(["broker", "--check", "-c", bad]);
