@@ -93,8 +93,8 @@ const aclLines = [
   "",
 ];
 const passwdLines = [
-  "alice:$7$101$aGVsbG8gd29ybGQh$" + "A".repeat(86) + "==",
-  "bob:$6$aGVsbG8gd29ybGQh$" + "B".repeat(86) + "==",
+  `alice:$7$101$aGVsbG8gd29ybGQh$${"A".repeat(86)}==`,
+  `bob:$6$aGVsbG8gd29ybGQh$${"B".repeat(86)}==`,
   "carol:$5$x$y",
   "dave:plain",
   ":$7$1$a$b",
