@@ -5,6 +5,7 @@ import { registerBroker } from "./broker.js";
 import { registerPasswd } from "./passwd.js";
 import { registerPub } from "./pub.js";
 import { registerRr } from "./rr.js";
+import { registerStore } from "./store.js";
 import { registerSub } from "./sub.js";
 
 const program = new Command();
@@ -16,4 +17,5 @@ registerPub(program);
 registerSub(program);
 registerRr(program);
 registerPasswd(program);
+registerStore(program);
 await program.parseAsync(process.argv);
