@@ -51,7 +51,7 @@ export function registerStore(program: Command): void {
           ["stored payloads", String(summary.storedMessages)],
         ];
         const width = Math.max(...rows.map(([k]) => k.length));
-        process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n") + "\n");
+        process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n")}\n`);
       } finally {
         await s.close();
       }

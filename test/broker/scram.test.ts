@@ -636,3 +636,39 @@ describe("SCRAM-SHA-256 on the wire (raw client)", () => {
     await c.waitClosed();
   });
 });
+
+describe("SCRAM-SHA-256: repeated failures are slowed", () => {
+  it("wrong proofs from one address delay the next exchange (100 ms doubling); a success resets; other addresses are not slowed", async () => {
+    const delays: number[] = [];
+    const scram = new ScramSha256Authenticator(store(), {
+      sleep: async (ms) => {
+        delays.push(ms);
+      },
+    });
+    const attempt = async (password: string, remoteAddress: string) => {
+      const info = { ...connectInfo("alice"), remoteAddress };
+      const bare = "n=alice,r=fyko+d2lbbFgONRv9qkxdawL";
+      const first = await scram.start(info, text(`n,,${bare}`));
+      assert.equal(first.done, false);
+      const { message } = answer(password, "n,,", bare, dataOf(first));
+      return scram.continue(info, text(message));
+    };
+    const [user, password] = USERS[0];
+    assert.equal(user, "alice");
+    for (let i = 0; i < 3; i++) {
+      const step = await attempt("wrong", "10.0.0.1:5000");
+      assert.ok(step.done && !step.ok);
+    }
+    assert.deepEqual(delays, [100, 200], "the 2nd and 3rd attempts waited");
+    // Another address is not slowed.
+    const other = await attempt(password, "10.0.0.2:5000");
+    assert.ok(other.done && other.ok);
+    assert.deepEqual(delays, [100, 200]);
+    // The failing address waits 400 ms even with the right password, then starts afresh.
+    const ok = await attempt(password, "10.0.0.1:6000");
+    assert.ok(ok.done && ok.ok);
+    assert.deepEqual(delays, [100, 200, 400]);
+    await attempt(password, "10.0.0.1:6001");
+    assert.deepEqual(delays, [100, 200, 400], "no delay after a success");
+  });
+});

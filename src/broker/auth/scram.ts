@@ -40,6 +40,12 @@
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
 import { ReasonCode } from "../../protocol/index.js";
+import {
+  addressKey,
+  DEFAULT_LOGIN_THROTTLE,
+  type LoginAttempt,
+  LoginThrottle,
+} from "./password-auth.js";
 import type { AuthStep, ConnectInfo, EnhancedAuthenticator } from "./types.js";
 
 const pbkdf2Async = promisify(pbkdf2);
@@ -165,6 +171,14 @@ export interface ScramSha256Options {
   unknownUserIterations?: number;
   /** Makes the server's part of each nonce (tests only); default 18 random bytes in base64. */
   nonce?: () => string;
+  /**
+   * Slows repeated failures per address (default: a throttle of its own with
+   * {@link DEFAULT_LOGIN_THROTTLE}); pass the PasswordAuthenticator's
+   * `throttle` to count failures of both methods together.
+   */
+  throttle?: LoginThrottle;
+  /** How a delay is waited (tests). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** One exchange in progress, between `start` and `continue`. */
@@ -176,6 +190,8 @@ interface Exchange {
   nonce: string;
   credential: ScramCredential;
   known: boolean;
+  /** The login attempt, settled when the proof is checked. */
+  attempt: LoginAttempt;
 }
 
 const refuse = (reasonCode: number, reason: string): AuthStep => ({
@@ -199,6 +215,8 @@ export class ScramSha256Authenticator implements EnhancedAuthenticator {
   readonly #store: ScramCredentialStore;
   readonly #unknownIterations: number;
   readonly #nonce: () => string;
+  readonly #throttle: LoginThrottle;
+  readonly #sleep: (ms: number) => Promise<void>;
   /** Keys the made-up salts of unknown users: stable per name, unguessable, per instance. */
   readonly #secret = randomBytes(KEY_BYTES);
   readonly #exchanges = new WeakMap<ConnectInfo, Exchange>();
@@ -209,6 +227,8 @@ export class ScramSha256Authenticator implements EnhancedAuthenticator {
     this.#store = store;
     this.#unknownIterations = options.unknownUserIterations ?? DEFAULT_ITERATIONS;
     this.#nonce = options.nonce ?? (() => randomBytes(NONCE_BYTES).toString("base64"));
+    this.#throttle = options.throttle ?? new LoginThrottle();
+    this.#sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
   /** client-first-message (CONNECT or AUTH 0x19) → server-first-message in AUTH 0x18. */
@@ -231,6 +251,9 @@ export class ScramSha256Authenticator implements EnhancedAuthenticator {
         again ? ReasonCode.NotAuthorized : ReasonCode.BadUserNameOrPassword,
         `SCRAM: authenticates as ${JSON.stringify(username)}, not as ${JSON.stringify(previous ?? info.username)}`,
       );
+    // Repeated failures from this address: wait before going on (as PasswordAuthenticator does).
+    const attempt = this.#throttle.attempt(addressKey(info.remoteAddress));
+    if (attempt.delayMs > 0) await this.#sleep(attempt.delayMs);
     const found = await this.#store.lookup(username);
     const credential = found ?? this.#madeUp(username);
     const serverPart = this.#nonce();
@@ -246,6 +269,7 @@ export class ScramSha256Authenticator implements EnhancedAuthenticator {
       nonce,
       credential,
       known: found !== undefined,
+      attempt,
     });
     return { done: false, data: Buffer.from(serverFirst, "utf8") };
   }
@@ -258,6 +282,13 @@ export class ScramSha256Authenticator implements EnhancedAuthenticator {
     const again = this.#authenticated.has(info);
     const notAuthorized = (why: string) => refuse(ReasonCode.NotAuthorized, `SCRAM: ${why}`);
     if (ex === undefined) return notAuthorized("no exchange in progress");
+    const step = this.#check(info, ex, data, again);
+    ex.attempt.done(step.done && step.ok);
+    return step;
+  }
+
+  #check(info: ConnectInfo, ex: Exchange, data: Uint8Array | undefined, again: boolean): AuthStep {
+    const notAuthorized = (why: string) => refuse(ReasonCode.NotAuthorized, `SCRAM: ${why}`);
     const text = utf8(data);
     if (text === undefined) return notAuthorized("client-final-message is missing or not UTF-8");
     const final = parseClientFinal(text);
