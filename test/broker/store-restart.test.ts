@@ -11,6 +11,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it, type TestContext } from "node:test";
+import { defaultConfig } from "../../src/broker/config/model.js";
+import { silentLogger } from "../../src/broker/core/logger.js";
+import { startFromConfig } from "../../src/broker/from-config.js";
 import { Broker, type BrokerOptions } from "../../src/broker/index.js";
 import type { Store } from "../../src/broker/store/index.js";
 import { LmdbStore } from "../../src/broker/store/lmdb.js";
@@ -483,5 +486,29 @@ describe("acknowledgement after durability", () => {
     const disconnect = await pub.next("disconnect");
     assert.equal(disconnect.reasonCode, 0x93);
     g.release();
+  });
+});
+
+describe("composition: [persistence] in the configuration", () => {
+  it("startFromConfig opens the LMDB store in the configured location; retained messages survive a restart", async (t) => {
+    const location = newDir();
+    const config = {
+      ...defaultConfig(),
+      listeners: [
+        { type: "mqtt" as const, host: "127.0.0.1", port: 0, path: "/mqtt", origin: "test" },
+      ],
+      sysInterval: 0,
+      persistence: { enabled: true, location, sync: "full" as const },
+    };
+    const first = await startFromConfig(config, { logger: silentLogger });
+    t.after(() => first.broker.close());
+    const pub = await open(t, first.broker, 5, "pub");
+    await publish(pub.c, 1, "cfg/r", "kept", 1, { retain: true });
+    await first.broker.close();
+    const second = await startFromConfig(config, { logger: silentLogger });
+    t.after(() => second.broker.close());
+    const sub = await open(t, second.broker, 5, "sub");
+    await subscribe(sub.c, "cfg/#", 1);
+    assert.equal(str((await receive(sub.c, 1))[0].payload), "kept");
   });
 });
