@@ -133,6 +133,6 @@ export class Broker {
     this.#stopSys();
     await this.core.close();
     await Promise.all(this.listeners.map((l) => l.close()));
-    await this.core.persistence?.store.close();
+    await this.core.persistence?.close();
   }
 }

@@ -47,6 +47,15 @@ export class Persistence {
     return pending;
   }
 
+  /**
+   * Waits for the commit already scheduled (its failure was logged), then
+   * closes the store, which commits anything staged since.
+   */
+  async close(): Promise<void> {
+    await this.#pending?.catch(() => undefined);
+    await this.store.close();
+  }
+
   /** Whether something is staged and not yet handed to a commit. */
   get staged(): boolean {
     return this.#pending !== undefined;
