@@ -259,6 +259,27 @@ for (const version of [4, 5] as const) {
   });
 }
 
+describe("identity across a restart", () => {
+  it("a restored offline session keeps its user name: an authorizer's read check lets its queued messages through", async (t) => {
+    const authorizer = {
+      canPublish: () => true,
+      canSubscribe: () => true,
+      canRead: (c: { username: string | undefined }) => c.username === "alice",
+    };
+    const dir = newDir();
+    const first = await startOn(t, dir, { authorizer });
+    const sub = await open(t, first, 5, "sub", { ...persistent(5), username: "alice" });
+    await subscribe(sub.c, "s/#", 1);
+    await leave(sub.c);
+    await first.close();
+    const second = await startOn(t, dir, { authorizer });
+    const pub = await open(t, second, 5, "pub");
+    await publish(pub.c, 1, "s/1", "for alice", 1);
+    const back = await open(t, second, 5, "sub", { ...persistent(5), username: "alice" });
+    assert.equal(str((await receive(back.c, 1))[0].payload), "for alice");
+  });
+});
+
 describe("expiry across a restart (5.0)", () => {
   it("[MQTT-3.1.2-23] a session with Session Expiry 1 s is gone after the broker was down 2 s", async (t) => {
     const dir = newDir();

@@ -106,10 +106,9 @@ export class Persistence {
       }),
       disconnectedAt: session.disconnectedAt,
     };
-    if (session.will !== undefined) {
-      record.will = session.will;
-      if (session.username !== undefined) record.willUsername = session.username;
-    }
+    if (session.will !== undefined) record.will = session.will;
+    // Kept with or without a will: an ACL's read check of a restored offline session uses it too.
+    if (session.username !== undefined) record.willUsername = session.username;
     this.store.putSession(record);
     session.stored = true;
     this.commitSoon();
