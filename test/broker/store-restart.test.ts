@@ -171,6 +171,22 @@ for (const version of [4, 5] as const) {
       assert.equal(str((await receive(back.c, 1))[0].payload), "after");
     });
 
+    it(`[MQTT-3.1.2-4] (${v(version)}) a clean start discards the stored session: after a restart there is none`, async (t) => {
+      const dir = newDir();
+      const first = await startOn(t, dir);
+      const sub = await open(t, first, version, "sub", persistent(version));
+      await subscribe(sub.c, "t", 1);
+      await leave(sub.c);
+      const clean = await open(t, first, version, "sub", { clean: true });
+      assert.equal(clean.connack.sessionPresent, false);
+      await leave(clean.c);
+      await first.close();
+      const second = await startOn(t, dir);
+      assert.equal(second.core.sessions.size, 0);
+      const back = await open(t, second, version, "sub", persistent(version));
+      assert.equal(back.connack.sessionPresent, false);
+    });
+
     it(`[MQTT-3.3.1-5] (${v(version)}) retained messages survive a restart; an empty retained message's clearing does too`, async (t) => {
       const dir = newDir();
       const first = await startOn(t, dir);
