@@ -275,6 +275,23 @@ for (const version of [4, 5] as const) {
   });
 }
 
+describe("one stored copy per message", () => {
+  it("a message queued for several persistent sessions is stored once; entries refer to it", async (t) => {
+    const broker = await startOn(t, newDir());
+    for (const id of ["a", "b", "c"]) {
+      const s = await open(t, broker, 5, id, persistent(5));
+      await subscribe(s.c, "t", 1);
+      await leave(s.c);
+    }
+    const pub = await open(t, broker, 5, "pub");
+    await publish(pub.c, 1, "t", "shared", 1);
+    const summary = await (broker.core.persistence?.store as Store).summary();
+    assert.equal(summary.storedMessages, 1);
+    assert.equal(summary.queuedMessages, 3);
+    assert.equal(summary.sessions, 3);
+  });
+});
+
 describe("identity across a restart", () => {
   it("a restored offline session keeps its user name: an authorizer's read check lets its queued messages through", async (t) => {
     const authorizer = {
