@@ -285,7 +285,9 @@ describe("one stored copy per message", () => {
     }
     const pub = await open(t, broker, 5, "pub");
     await publish(pub.c, 1, "t", "shared", 1);
-    const summary = await (broker.core.persistence?.store as Store).summary();
+    const store = broker.core.persistence?.store;
+    assert.ok(store !== undefined);
+    const summary = await store.summary();
     assert.equal(summary.storedMessages, 1);
     assert.equal(summary.queuedMessages, 3);
     assert.equal(summary.sessions, 3);
