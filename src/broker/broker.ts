@@ -66,6 +66,8 @@ export class Broker {
     const accept = core.accept.bind(core);
     const listeners: Listener[] = [];
     try {
+      // What the store kept is in place before the first client can connect.
+      await core.restore();
       for (const l of options.listeners ?? DEFAULT_LISTENERS) {
         const host = l.host ?? "127.0.0.1";
         if (l.type === "tcp") listeners.push(await listenTcp(host, l.port, accept));
@@ -82,6 +84,7 @@ export class Broker {
     } catch (err) {
       await Promise.all(listeners.map((l) => l.close()));
       await core.close();
+      await options.store?.close();
       throw err;
     }
     for (const l of listeners)
@@ -120,12 +123,16 @@ export class Broker {
     return peer;
   }
 
-  /** Closes every connection (5.0: DISCONNECT 0x8B), then the listeners. */
+  /**
+   * Closes every connection (5.0: DISCONNECT 0x8B), then the listeners, then
+   * the store (committing what the closing connections staged).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopSys();
     await this.core.close();
     await Promise.all(this.listeners.map((l) => l.close()));
+    await this.core.persistence?.close();
   }
 }

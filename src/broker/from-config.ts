@@ -1,8 +1,8 @@
 /**
  * Starts a broker from a {@link BrokerConfig} (starling.toml or
  * mosquitto.conf): chooses the listeners, the password and ACL files, and
- * the logger — the one place concrete auth implementations are picked
- * (ARCHITECTURE.md). `reload()` re-reads the password files, ACL files and
+ * the logger and the store — the one place concrete auth and store
+ * implementations are picked (ARCHITECTURE.md). `reload()` re-reads the password files, ACL files and
  * TLS certificates (SIGHUP) without dropping connections; if anything fails
  * to load, everything keeps its old state and the error says why.
  */
@@ -14,6 +14,7 @@ import { Broker, type BrokerOptions, type ListenerConfig } from "./broker.js";
 import { type BrokerConfig, isLoopback, type ListenerSpec } from "./config/model.js";
 import type { Logger } from "./core/logger.js";
 import { createHttpEndpoints, type HttpEndpoints } from "./http/metrics.js";
+import type { Store } from "./store/index.js";
 import { secureContextOptions } from "./transport/tls.js";
 
 /** What each listener authenticates and authorizes with. */
@@ -126,6 +127,15 @@ export async function startFromConfig(
   const authorizer =
     aclPath === undefined ? undefined : new ReloadableAuthorizer(await AclFile.load(aclPath));
   const authenticator = new PerListenerAuthenticator();
+  // The durable store, opened last so a config error above leaves its directory untouched. LMDB's
+  // native module is loaded only here, when persistence is on.
+  let store: Store | undefined = options.extra?.store;
+  if (store === undefined && config.persistence.enabled) {
+    const { LmdbStore } = await import("./store/lmdb.js");
+    const { location, sync } = config.persistence;
+    store = await LmdbStore.open(location, { sync });
+    logger.info({ location, sync }, `persistence: data in ${location} (sync ${sync})`);
+  }
   // The HTTP endpoints need the core, which exists once the broker starts.
   let endpoints: HttpEndpoints | undefined;
   const broker = await Broker.start({
@@ -143,6 +153,7 @@ export async function startFromConfig(
     authenticator,
     ...(authorizer !== undefined ? { authorizer } : {}),
     ...options.extra,
+    ...(store !== undefined ? { store } : {}),
   });
   broker.listeners.forEach((l, i) => {
     const e = entries[i];

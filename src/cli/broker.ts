@@ -31,6 +31,8 @@ interface BrokerFlags {
   logFormat?: LogFormat;
   logLevel?: LogLevel;
   sysInterval?: number;
+  dataDir?: string;
+  memory?: boolean;
 }
 
 export function registerBroker(program: Command): void {
@@ -55,6 +57,8 @@ export function registerBroker(program: Command): void {
       "seconds between $SYS updates (0: off; default 10)",
       intOption("--sys-interval", 0, 86400),
     )
+    .option("--data-dir <dir>", "keep sessions and retained messages in DIR (turns persistence on)")
+    .option("--memory", "keep all state in memory: nothing survives a restart")
     .action(async (flags: BrokerFlags) => {
       let config: BrokerConfig;
       try {
@@ -132,6 +136,14 @@ export function registerBroker(program: Command): void {
 
 /** Command-line flags override the file: listener flags apply to its first TCP / WebSocket listener. */
 function applyFlags(config: BrokerConfig, flags: BrokerFlags): void {
+  if (flags.memory && flags.dataDir !== undefined) {
+    throw new ConfigError("command line", undefined, "--memory", "cannot be used with --data-dir");
+  }
+  if (flags.memory) config.persistence.enabled = false;
+  if (flags.dataDir !== undefined) {
+    config.persistence.enabled = true;
+    config.persistence.location = flags.dataDir;
+  }
   const mqtt = config.listeners.find((l) => l.type === "mqtt");
   if (flags.port !== undefined || flags.host !== undefined) {
     if (mqtt !== undefined) {

@@ -304,7 +304,6 @@ include_dir conf.d
         "warn.conf:4: connection: not supported by Starling; ignored",
         "warn.conf:5: address: not supported by Starling; ignored",
         "warn.conf:6: frobnicate: unknown directive; ignored",
-        "warn.conf:7: persistence true: not implemented yet — sessions, queued and retained messages are kept in memory and lost on restart",
       ],
     );
   });
@@ -372,5 +371,40 @@ describe("format detection", () => {
       assert.match(err.message, /missing\.toml: cannot read: ENOENT/);
       return true;
     });
+  });
+});
+
+describe("persistence settings", () => {
+  it("off by default, data in ./data, sync full", () => {
+    const c = parseTomlConfig("", "/etc/starling/starling.toml");
+    assert.deepEqual(c.persistence, { enabled: false, location: "./data", sync: "full" });
+  });
+
+  it("[persistence] enabled, location (relative to the file) and sync", () => {
+    const c = parseTomlConfig(
+      '[persistence]\nenabled = true\nlocation = "state"\nsync = "relaxed"\n',
+      "/etc/starling/starling.toml",
+    );
+    assert.deepEqual(c.persistence, {
+      enabled: true,
+      location: "/etc/starling/state",
+      sync: "relaxed",
+    });
+  });
+
+  it("a bad sync value names the key and what is expected", () => {
+    assert.match(tomlError('[persistence]\nsync = "fast"\n'), /sync/);
+    assert.match(tomlError('[persistence]\nsync = "fast"\n'), /"full" or "relaxed"/);
+  });
+
+  it("mosquitto.conf: persistence true and persistence_location turn the store on, without a warning", async () => {
+    const c = await loadMosquittoConfig(
+      write("persist.conf", "listener 1883\npersistence true\npersistence_location /var/lib/mq/\n"),
+    );
+    assert.equal(c.persistence.enabled, true);
+    assert.equal(c.persistence.location, "/var/lib/mq");
+    assert.deepEqual(c.warnings, []);
+    const off = await loadMosquittoConfig(write("nopersist.conf", "persistence false\n"));
+    assert.equal(off.persistence.enabled, false);
   });
 });

@@ -39,6 +39,14 @@ export interface ListenerSpec {
   origin: string;
 }
 
+export interface PersistenceSettings {
+  enabled: boolean;
+  /** The data directory (one broker process per directory). */
+  location: string;
+  /** `full`: a commit is flushed to disk before PUBACK; `relaxed`: committed, flushed by the OS later. */
+  sync: "full" | "relaxed";
+}
+
 export interface BrokerConfig {
   /** The file it came from (absent for the built-in defaults). */
   file?: string;
@@ -50,6 +58,11 @@ export interface BrokerConfig {
   sysInterval: number;
   /** Serve /metrics, /healthz and /readyz on the WebSocket listeners' HTTP server. */
   metrics: boolean;
+  /**
+   * The durable store: sessions, queued and in-flight messages and retained
+   * messages kept in `location` across restarts (off: kept in memory only).
+   */
+  persistence: PersistenceSettings;
   /** Directives accepted but not acted on, one message each. */
   warnings: string[];
 }
@@ -67,6 +80,8 @@ export function defaultConfig(): BrokerConfig {
     log: { level: "info", format: "pretty" },
     sysInterval: 10,
     metrics: true,
+    // Off by default on this branch, so existing behaviour is unchanged until it is the default.
+    persistence: { enabled: false, location: "./data", sync: "full" },
     warnings: [],
   };
 }

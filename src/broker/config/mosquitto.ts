@@ -318,14 +318,11 @@ function apply(state: State, at: At): void {
       c.limits.retainAvailable = bool(at);
       return;
     case "persistence":
-      if (bool(at)) {
-        c.warnings.push(
-          `${at.file}:${at.line}: persistence true: not implemented yet — sessions, queued and retained messages are kept in memory and lost on restart`,
-        );
-      }
+      c.persistence.enabled = bool(at);
       return;
     case "persistence_location":
-      need(at, 1);
+      // Mosquitto keeps a snapshot file in this directory; Starling keeps its store there.
+      c.persistence.location = path();
       return;
     case "log_type": {
       const [t] = need(at, 1);

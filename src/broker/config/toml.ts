@@ -92,6 +92,7 @@ const sections: Record<string, Record<string, FieldSpec>> = {
   },
   sys: { interval: int(0, 86_400) },
   metrics: { enabled: bool },
+  persistence: { enabled: bool, location: nonEmpty, sync: oneOf("full", "relaxed") },
 };
 
 const DEFAULT_PORTS: Record<ListenerType, number> = {
@@ -286,6 +287,12 @@ export function parseTomlConfig(text: string, file: string): BrokerConfig {
   if (sys?.interval !== undefined) config.sysInterval = Number(sys.interval);
   const metrics = doc.metrics as Record<string, Value> | undefined;
   if (metrics?.enabled !== undefined) config.metrics = metrics.enabled as boolean;
+  const persistence = doc.persistence as Record<string, Value> | undefined;
+  if (persistence?.enabled !== undefined)
+    config.persistence.enabled = persistence.enabled as boolean;
+  if (persistence?.location !== undefined) config.persistence.location = path(persistence.location);
+  if (persistence?.sync !== undefined)
+    config.persistence.sync = persistence.sync as "full" | "relaxed";
   return config;
 }
 

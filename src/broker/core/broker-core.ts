@@ -11,11 +11,14 @@ import {
   type ClientIdentity,
   type EnhancedAuthenticator,
 } from "../auth/types.js";
+import type { Store } from "../store/index.js";
 import type { Connection } from "../transport/types.js";
 import { Client } from "./client.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { forwardedProperties, type Message, ownPayload } from "./message.js";
 import { type BrokerLimits, DEFAULT_LIMITS } from "./options.js";
+import { Persistence } from "./persistence.js";
+import { restore } from "./restore.js";
 import { RetainedStore } from "./retained.js";
 import { Router, type SharedGroup } from "./router.js";
 import type { Delivery } from "./session/queue.js";
@@ -33,6 +36,12 @@ export interface BrokerCoreOptions {
   alloc?: Alloc;
   /** Response Information returned to 5.0 clients that ask for it (§3.1.2.11.6), e.g. a topic prefix. */
   responseInformation?: string;
+  /**
+   * Where persistent sessions and retained messages are kept across a
+   * restart; PUBACK/PUBREC then wait for the commit. None: state lives as
+   * long as this core, and nothing is written anywhere.
+   */
+  store?: Store;
 }
 
 /** Session Expiry Interval meaning "never". */
@@ -80,6 +89,8 @@ export class BrokerCore {
   readonly router = new Router();
   readonly retained: RetainedStore;
   readonly stats = new BrokerStats();
+  /** The store's side of the core; undefined without a store. */
+  readonly persistence: Persistence | undefined;
   /**
    * The authorizer's delivery-time check, bound once; undefined when it has
    * none, so routing without an ACL makes no per-message call.
@@ -102,6 +113,8 @@ export class BrokerCore {
     this.enhancedAuth = new Map((options.enhancedAuth ?? []).map((a) => [a.method, a]));
     this.alloc = options.alloc ?? createSlabAlloc();
     this.responseInformation = options.responseInformation;
+    this.persistence =
+      options.store === undefined ? undefined : new Persistence(options.store, this.logger);
     // One timer for every connection's keepalive and CONNECT deadline.
     this.#sweep = setInterval(() => this.#checkTimeouts(), 500);
     this.#sweep.unref?.();
@@ -109,6 +122,24 @@ export class BrokerCore {
 
   get closing(): boolean {
     return this.#closing;
+  }
+
+  /**
+   * Loads what the store kept (sessions with their subscriptions, queues,
+   * in-flight and inbound QoS 2 state; retained messages), applying the time
+   * the broker was down to session expiry, will delays and message expiry.
+   * Call once, before accepting connections; does nothing without a store.
+   */
+  async restore(): Promise<void> {
+    if (this.persistence !== undefined) await restore(this, this.persistence);
+  }
+
+  /** Writes the session record when the session is persistent, or removes a stored one that no longer is. */
+  saveSession(session: Session): void {
+    const p = this.persistence;
+    if (p === undefined) return;
+    if (session.expiryInterval > 0) p.saveSession(session);
+    else p.deleteSession(session);
   }
 
   /** Takes a new connection from a transport. */
@@ -288,7 +319,8 @@ export class BrokerCore {
     if (full()) {
       if (this.limits.queueOverflow === "drop-oldest") {
         while (q.length > 0 && full()) {
-          q.shift();
+          const old = q.shift() as Delivery;
+          if (old.storeSeq !== undefined) this.persistence?.dequeue(session, old);
           session.dropped++;
           this.stats.drop("queue_full");
         }
@@ -312,12 +344,16 @@ export class BrokerCore {
     }
     ownPayload(d.msg);
     q.push(d);
+    if (session.stored) this.persistence?.enqueue(session, d);
     return true;
   }
 
   /** Stores a retained message, logging (once per 1000) when the retained store is full. */
   storeRetained(msg: Message): void {
-    if (this.retained.set(msg)) return;
+    if (this.retained.set(msg)) {
+      this.persistence?.setRetained(msg);
+      return;
+    }
     this.stats.retainedRefused++;
     if (this.stats.retainedRefused % 1000 === 1) {
       this.logger.warn(
@@ -340,6 +376,7 @@ export class BrokerCore {
     for (const sub of session.subscriptions.values()) this.router.remove(session, sub);
     session.subscriptions.clear();
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    this.persistence?.deleteSession(session);
     // Unacknowledged shared-subscription messages go to another member [§4.8.2], except QoS 2
     // ones already sent: those must not reach any other client [MQTT-4.8.2-5].
     for (const d of session.inflight.values())
@@ -358,14 +395,16 @@ export class BrokerCore {
    * 0x04): publish the will after its Will Delay Interval, or when the
    * session ends, whichever comes first ([MQTT-3.1.3-9], §3.1.3.2.2).
    */
-  scheduleWill(session: Session): void {
+  scheduleWill(session: Session, elapsedMs = 0): void {
     const will = session.will;
     if (will === undefined) return;
     const delay = will.properties?.willDelayInterval ?? 0;
+    const wait = delay * 1000 - elapsedMs;
     const expiry = session.expiryInterval;
-    if (delay === 0 || (expiry !== NEVER_EXPIRES && delay >= expiry)) {
-      if (delay === 0) {
+    if (wait <= 0 || (expiry !== NEVER_EXPIRES && delay >= expiry)) {
+      if (wait <= 0) {
         session.will = undefined;
+        if (session.stored) this.saveSession(session);
         this.publishWill(session.clientId, will, session.username);
       }
       // Otherwise the session ends first and endSession publishes it.
@@ -376,9 +415,10 @@ export class BrokerCore {
         session.willTimer = undefined;
         if (session.owner !== null || session.will !== will) return;
         session.will = undefined;
+        if (session.stored) this.saveSession(session);
         this.publishWill(session.clientId, will, session.username);
       },
-      delay * 1000,
+      wait,
       (timer) => {
         session.willTimer = timer;
       },
@@ -407,9 +447,9 @@ export class BrokerCore {
   }
 
   /** Starts the offline expiry clock of a session whose client went away. */
-  scheduleExpiry(session: Session): void {
+  scheduleExpiry(session: Session, elapsedMs = 0): void {
     const expiry = session.expiryInterval;
-    if (expiry === 0) {
+    if (expiry === 0 || (expiry !== NEVER_EXPIRES && expiry * 1000 <= elapsedMs)) {
       this.endSession(session);
       return;
     }
@@ -422,7 +462,7 @@ export class BrokerCore {
           this.endSession(session);
         }
       },
-      expiry * 1000,
+      expiry * 1000 - elapsedMs,
       (timer) => {
         session.expiryTimer = timer;
       },

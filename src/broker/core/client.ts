@@ -25,7 +25,7 @@ import type { BrokerCore } from "./broker-core.js";
 import { dispatch } from "./dispatch.js";
 import { ownPayload, remainingSeconds } from "./message.js";
 import type { Delivery } from "./session/queue.js";
-import type { Session, SessionOwner } from "./session/session.js";
+import type { Inflight, Session, SessionOwner } from "./session/session.js";
 
 export type ClientState = "new" | "authenticating" | "connected" | "closed";
 
@@ -79,6 +79,9 @@ export class Client implements SessionOwner {
   /** Set by a DISCONNECT that removes the will (reason 0x00). */
   normalDisconnect = false;
   closeReason = "";
+  /** Inbound QoS 1 messages whose PUBACK waits for a commit: they count towards Receive Maximum. */
+  qos1AwaitingAck = 0;
+  #acksWaiting = 0;
   readonly refuse: boolean;
   #closed: Promise<void>;
   #resolveClosed!: () => void;
@@ -173,6 +176,41 @@ export class Client implements SessionOwner {
     this.core.stats.messagesSent++;
   }
 
+  /**
+   * Sends an acknowledgement (PUBACK, PUBREC, PUBCOMP) once what it confirms
+   * is durable: after the store's commit when this turn staged anything or an
+   * earlier acknowledgement is still waiting (so they keep their order,
+   * [MQTT-4.6.0-2]), else at once. `sent` runs just before it is written. If
+   * the commit fails the connection is closed without the acknowledgement
+   * (5.0: DISCONNECT 0x80), and the client sends the message again.
+   */
+  ackAfterCommit(packet: Packet, sent?: () => void): void {
+    const persistence = this.core.persistence;
+    if (persistence === undefined || (!persistence.staged && this.#acksWaiting === 0)) {
+      sent?.();
+      this.send(packet);
+      return;
+    }
+    this.#acksWaiting++;
+    persistence.commitSoon().then(
+      () => {
+        this.#acksWaiting--;
+        sent?.();
+        this.send(packet);
+      },
+      (err: unknown) => {
+        this.#acksWaiting--;
+        sent?.();
+        if (this.state === "closed") return;
+        this.core.logger.error(
+          { clientId: this.label, err },
+          "store commit failed: closing the connection without acknowledging",
+        );
+        this.disconnect(ReasonCode.UnspecifiedError, "store commit failed");
+      },
+    );
+  }
+
   /** Whether the socket is backed up beyond the high-water mark. */
   get congested(): boolean {
     return this.conn.bufferedAmount > this.core.limits.writeHighWaterMark;
@@ -208,11 +246,17 @@ export class Client implements SessionOwner {
       this.core.enqueue(session, d);
       return;
     }
-    session.inflight.set(packetId, { ...d, packetId, state: "publish" });
+    const persistence = session.stored ? this.core.persistence : undefined;
+    if (d.storeSeq !== undefined) persistence?.dequeue(session, d);
+    const f: Inflight = { ...d, packetId, state: "publish" };
+    session.inflight.set(packetId, f);
     if (!this.sendDelivery(d, packetId, false)) {
       // Too large for this client: treated as delivered (§3.1.2.11.4).
       session.inflight.delete(packetId);
+      return;
     }
+    // Stored with the dequeue in one batch: the message moves from the queue to in flight.
+    persistence?.putInflight(session, f);
   }
 
   /** Sends queued messages while the window and the socket allow. */
@@ -225,11 +269,14 @@ export class Client implements SessionOwner {
       if (d.qos > 0 && session.inflight.size >= this.window) return;
       session.queue.shift();
       if (d.msg.expiresAt !== 0 && d.msg.expiresAt <= now) {
+        if (d.storeSeq !== undefined) this.core.persistence?.dequeue(session, d);
         this.core.stats.drop("expired");
         continue;
       }
-      if (d.qos === 0) this.sendDelivery(d, 0, false);
-      else this.#sendInflight(session, d);
+      if (d.qos === 0) {
+        if (d.storeSeq !== undefined) this.core.persistence?.dequeue(session, d);
+        this.sendDelivery(d, 0, false);
+      } else this.#sendInflight(session, d);
     }
   }
 
@@ -388,11 +435,15 @@ export class Client implements SessionOwner {
         this.core.redeliverShared(d, session)
       ) {
         session.inflight.delete(id);
+        if (session.stored) this.core.persistence?.deleteInflight(session, id);
       }
     }
     for (const d of session.inflight.values()) ownPayload(d.msg);
+    session.disconnectedAt = Date.now();
     if (this.normalDisconnect) session.will = undefined;
-    else this.core.scheduleWill(session);
+    // The record learns when the client went away (for expiry across a restart) and what the will is now.
+    if (session.stored) this.core.saveSession(session);
+    if (!this.normalDisconnect) this.core.scheduleWill(session);
     this.core.scheduleExpiry(session);
   }
 

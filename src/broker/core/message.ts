@@ -23,6 +23,11 @@ export interface Message {
   expiresAt: number;
   /** Client id of the publisher, for No Local; "" for the broker's own messages. */
   origin: string;
+  /**
+   * Id of the message in the durable store, once a persistent session or
+   * the retained store refers to it (added once however many refer to it).
+   */
+  storeId?: number;
 }
 
 /** The properties a server forwards to subscribers (§3.3.2.3, [MQTT-3.3.2-4], [MQTT-3.3.2-17]). */

@@ -50,7 +50,7 @@ export interface StoredSession {
   expiryInterval: number;
   subscriptions: StoredSubscription[];
   will?: Will;
-  /** User name the will is authorized as. */
+  /** User name the will is authorized as (the broker keeps it without a will too: ACL read checks). */
   willUsername?: string;
   /** When the client went away (ms since the epoch); 0 while connected. */
   disconnectedAt: number;

@@ -14,6 +14,7 @@ export function handlePuback(client: Client, packet: PubackPacket): void {
   // An unknown id is ignored: it may answer a message re-sent after a reconnect.
   if (d === undefined || d.qos !== 1) return;
   session.inflight.delete(packet.packetId);
+  if (session.stored) client.core.persistence?.deleteInflight(session, packet.packetId);
   client.pump();
 }
 
@@ -37,10 +38,12 @@ export function handlePubrec(client: Client, packet: PubrecPacket): void {
   if ((packet.reasonCode ?? 0) >= 0x80) {
     // A failed PUBREC ends the exchange; the packet id is free (§4.3.3).
     session.inflight.delete(packet.packetId);
+    if (session.stored) client.core.persistence?.deleteInflight(session, packet.packetId);
     client.pump();
     return;
   }
   d.state = "pubrel";
+  if (session.stored) client.core.persistence?.putInflight(session, d);
   client.send({ type: "pubrel", packetId: packet.packetId });
 }
 
@@ -50,5 +53,6 @@ export function handlePubcomp(client: Client, packet: PubcompPacket): void {
   const d = session.inflight.get(packet.packetId);
   if (d === undefined || d.state !== "pubrel") return;
   session.inflight.delete(packet.packetId);
+  if (session.stored) client.core.persistence?.deleteInflight(session, packet.packetId);
   client.pump();
 }

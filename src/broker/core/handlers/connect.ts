@@ -297,6 +297,9 @@ function onAuthenticated(
         ? 0
         : core.limits.persistentSessionExpiry || NEVER_EXPIRES;
   session.owner = client;
+  session.disconnectedAt = 0;
+  // A persistent session is stored (a resumed one that is no longer persistent is removed).
+  core.saveSession(session);
   client.session = session;
   client.state = "connected";
   core.stats.clientsConnected++;
@@ -345,7 +348,10 @@ function onAuthenticated(
   for (const d of session.inflight.values()) {
     if (d.state === "publish") {
       // Too large for the client's new Maximum Packet Size: as if delivered [MQTT-3.1.2-25].
-      if (!client.sendDelivery(d, d.packetId, true)) session.inflight.delete(d.packetId);
+      if (!client.sendDelivery(d, d.packetId, true)) {
+        session.inflight.delete(d.packetId);
+        if (session.stored) core.persistence?.deleteInflight(session, d.packetId);
+      }
     } else client.send({ type: "pubrel", packetId: d.packetId });
   }
   client.pump();

@@ -76,18 +76,23 @@ export function handlePublish(client: Client, packet: PublishPacket): void {
   if (packet.qos === 2) {
     if (session.inboundQos2.has(packetId)) {
       // A re-sent QoS 2 PUBLISH whose PUBREL has not come yet: answer again, deliver nothing (§4.3.3).
-      client.send({ type: "pubrec", packetId });
+      client.ackAfterCommit({ type: "pubrec", packetId });
       return;
     }
-    if (session.inboundQos2.size >= limits.receiveMaximum) {
-      // More unacknowledged QoS 2 than the Receive Maximum we announced (§3.3.4).
-      throw new ProtocolError(
-        "PROTOCOL_ERROR",
-        ReasonCode.ReceiveMaximumExceeded,
-        "MQTT-3.3.4-7",
-        "receive maximum exceeded",
-      );
-    }
+  }
+  if (
+    packet.qos > 0 &&
+    (packet.qos === 2 || client.qos1AwaitingAck > 0) &&
+    session.inboundQos2.size + client.qos1AwaitingAck >= limits.receiveMaximum
+  ) {
+    // More unacknowledged QoS 1/2 than the Receive Maximum we announced (§3.3.4): QoS 2 awaiting
+    // PUBREL, and QoS 1 whose PUBACK waits for a store commit (without a store there are none).
+    throw new ProtocolError(
+      "PROTOCOL_ERROR",
+      ReasonCode.ReceiveMaximumExceeded,
+      "MQTT-3.3.4-7",
+      "receive maximum exceeded",
+    );
   }
 
   // Clients may not publish into the broker's own topics.
@@ -126,12 +131,29 @@ export function handlePublish(client: Client, packet: PublishPacket): void {
     if (delivered === 0 && v5) reasonCode = ReasonCode.NoMatchingSubscribers;
   }
 
+  // With a store, the acknowledgement waits for the commit of what this PUBLISH staged (the
+  // message, its queue and in-flight entries, the retained topic, the inbound QoS 2 id).
   if (packet.qos === 1) {
     // 3.1.x has no way to refuse: the message is acknowledged and dropped, as Mosquitto does
     // ([MQTT-3.3.5-2] of 3.1.1: a positive acknowledgement or a close).
-    client.send(v5 ? { type: "puback", packetId, reasonCode } : { type: "puback", packetId });
+    const puback = v5
+      ? ({ type: "puback", packetId, reasonCode } as const)
+      : ({ type: "puback", packetId } as const);
+    if (core.persistence === undefined) client.send(puback);
+    else {
+      client.qos1AwaitingAck++;
+      client.ackAfterCommit(puback, () => {
+        client.qos1AwaitingAck--;
+      });
+    }
   } else if (packet.qos === 2) {
-    if (reasonCode < 0x80) session.inboundQos2.add(packetId);
-    client.send(v5 ? { type: "pubrec", packetId, reasonCode } : { type: "pubrec", packetId });
+    if (reasonCode < 0x80) {
+      session.inboundQos2.add(packetId);
+      // Method B [MQTT-4.3.3-?]: the id is kept until PUBREL, across a restart for a stored session.
+      if (session.stored) core.persistence?.addInboundQos2(session, packetId);
+    }
+    client.ackAfterCommit(
+      v5 ? { type: "pubrec", packetId, reasonCode } : { type: "pubrec", packetId },
+    );
   }
 }

@@ -6,6 +6,7 @@ export function handlePubrel(client: Client, packet: PubrelPacket): void {
   const session = client.session;
   if (session === null) return;
   const known = session.inboundQos2.delete(packet.packetId);
+  if (known && session.stored) client.core.persistence?.deleteInboundQos2(session, packet.packetId);
   if (client.version === 5 && !known) {
     client.send({
       type: "pubcomp",
@@ -14,5 +15,6 @@ export function handlePubrel(client: Client, packet: PubrelPacket): void {
     });
     return;
   }
-  client.send({ type: "pubcomp", packetId: packet.packetId });
+  // After the release is committed: a client may reuse the id once it has PUBCOMP.
+  client.ackAfterCommit({ type: "pubcomp", packetId: packet.packetId });
 }

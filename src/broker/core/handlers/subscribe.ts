@@ -99,6 +99,7 @@ export function handleSubscribe(client: Client, packet: SubscribePacket): void {
     }
   }
 
+  if (session.stored) client.core.saveSession(session);
   client.send({ type: "suback", packetId: packet.packetId, reasonCodes });
 
   // Retained messages follow the SUBACK, with RETAIN set [MQTT-3.3.1-8], each only if the

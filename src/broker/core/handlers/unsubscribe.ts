@@ -16,6 +16,7 @@ export function handleUnsubscribe(client: Client, packet: UnsubscribePacket): vo
     client.core.router.remove(session, sub);
     reasonCodes.push(ReasonCode.Success);
   }
+  if (session.stored) client.core.saveSession(session);
   // [MQTT-3.10.4-4]: UNSUBACK even when nothing was removed.
   client.send(
     client.version === 5

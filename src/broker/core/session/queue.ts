@@ -12,6 +12,8 @@ export interface Delivery {
   subscriptionIds: number[] | undefined;
   /** The shared-subscription group that chose this session, if any. */
   group?: SharedGroup;
+  /** Seq of its entry in the store's queue of the session, while queued for a stored session. */
+  storeSeq?: number;
 }
 
 export class DeliveryQueue {

@@ -32,6 +32,8 @@ export interface Inflight extends Delivery {
   packetId: number;
   /** `publish`: PUBLISH sent, awaiting PUBACK/PUBREC. `pubrel`: PUBREL sent, awaiting PUBCOMP. */
   state: "publish" | "pubrel";
+  /** Send order in the store, once stored. */
+  storeOrder?: number;
 }
 
 /** What the core needs from the connection a session is attached to. */
@@ -63,6 +65,10 @@ export class Session {
   /** Timer of a will waiting for its Will Delay Interval. */
   willTimer: ReturnType<typeof setTimeout> | undefined;
   #nextPacketId = 1;
+  /** When the client went away (ms since the epoch); 0 while connected. */
+  disconnectedAt = 0;
+  /** Whether the store holds this session (it is persistent and a store is configured). */
+  stored = false;
   /** Messages dropped because the queue was full. */
   dropped = 0;
 
