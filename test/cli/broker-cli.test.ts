@@ -48,7 +48,16 @@ function startCli(args: string[]): Promise<Running> {
 describe("starling broker (CLI)", () => {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     it(`serves MQTT and on ${signal} sends 5.0 clients DISCONNECT 0x8B, then exits 0`, async () => {
-      const b = await startCli(["broker", "-p", "0", "--ws-port", "0", "--sys-interval", "0"]);
+      const b = await startCli([
+        "broker",
+        "--memory",
+        "-p",
+        "0",
+        "--ws-port",
+        "0",
+        "--sys-interval",
+        "0",
+      ]);
       try {
         const c = await RawClient.tcp(b.port, 5);
         const connack = await c.connect({
@@ -74,7 +83,16 @@ describe("starling broker (CLI)", () => {
   }
 
   it("logs JSON lines with --log-format json", async () => {
-    const b = await startCli(["broker", "-p", "0", "--ws-port", "0", "--log-format", "json"]);
+    const b = await startCli([
+      "broker",
+      "--memory",
+      "-p",
+      "0",
+      "--ws-port",
+      "0",
+      "--log-format",
+      "json",
+    ]);
     try {
       const line = b
         .output()
@@ -108,7 +126,7 @@ describe("starling broker (CLI)", () => {
   });
 
   it("exits non-zero with a clear message when the port is taken", async () => {
-    const first = await startCli(["broker", "-p", "0", "--ws-port", "0"]);
+    const first = await startCli(["broker", "--memory", "-p", "0", "--ws-port", "0"]);
     try {
       const proc = spawn(
         process.execPath,
@@ -117,6 +135,7 @@ describe("starling broker (CLI)", () => {
           "tsx",
           "src/cli/main.ts",
           "broker",
+          "--memory",
           "-p",
           String(first.port),
           "--ws-port",

@@ -44,10 +44,15 @@ function runCli(args: string[]): { code: number; stdout: string; stderr: string 
 
 /** Starts `starling broker` with `args`; resolves once its MQTT listener (and WebSocket one, if any) is up. */
 function startCli(args: string[], expectWs: boolean): Promise<Cli> {
-  const proc = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "broker", ...args], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  // --memory: these tests are about configuration, not the data directory.
+  const proc = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", "broker", "--memory", ...args],
+    {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;

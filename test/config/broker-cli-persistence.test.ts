@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -26,11 +26,17 @@ interface Run {
 }
 
 /** Spawns `starling broker ARGS`; resolves with its TCP port once listening, or with its exit code and output. */
-function broker(args: string[]): Promise<Run | { code: number | null; output: string }> {
+function broker(
+  args: string[],
+  cwd = root,
+): Promise<Run | { code: number | null; output: string }> {
+  // Absolute paths, so the broker can run in any working directory (its default ./data).
+  const tsx = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
+  const main = join(root, "src/cli/main.ts");
   const proc = spawn(
     process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "broker", "-p", "0", "--ws-port", "0", ...args],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+    ["--import", tsx, main, "broker", "-p", "0", "--ws-port", "0", ...args],
+    { cwd, stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";
   const stop = async () => {
@@ -91,6 +97,25 @@ describe("starling broker --data-dir / --memory", () => {
     );
     await sub.subscribeAsync("cli/#", { qos: 1 });
     assert.equal(await got, "cli/r=kept");
+    await sub.endAsync();
+  });
+
+  it("durable by default: with no flag or file the broker keeps its state in ./data of its working directory", async (t) => {
+    const work = join(dir, "work");
+    mkdirSync(work, { recursive: true });
+    const first = running(await broker([], work));
+    t.after(() => first.stop());
+    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${first.port}`, { reconnectPeriod: 0 });
+    await pub.publishAsync("default/retained", "kept", { qos: 1, retain: true });
+    await pub.endAsync();
+    await first.stop();
+    assert.ok(existsSync(join(work, "data")), "./data was created in the working directory");
+    const second = running(await broker([], work));
+    t.after(() => second.stop());
+    const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${second.port}`, { reconnectPeriod: 0 });
+    const got = new Promise<string>((r) => sub.once("message", (_t, p) => r(p.toString())));
+    await sub.subscribeAsync("default/#", { qos: 1 });
+    assert.equal(await got, "kept");
     await sub.endAsync();
   });
 

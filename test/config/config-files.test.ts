@@ -375,9 +375,13 @@ describe("format detection", () => {
 });
 
 describe("persistence settings", () => {
-  it("off by default, data in ./data, sync full", () => {
+  it("durable by default (issue 6): data in ./data, sync full; a mosquitto.conf keeps Mosquitto's default (off)", async () => {
     const c = parseTomlConfig("", "/etc/starling/starling.toml");
-    assert.deepEqual(c.persistence, { enabled: false, location: "./data", sync: "full" });
+    assert.deepEqual(c.persistence, { enabled: true, location: "./data", sync: "full" });
+    const m = await loadMosquittoConfig(write("plain.conf", "listener 1883\n"));
+    assert.equal(m.persistence.enabled, false);
+    const on = await loadMosquittoConfig(write("on.conf", "listener 1883\npersistence true\n"));
+    assert.equal(on.persistence.enabled, true);
   });
 
   it("[persistence] enabled, location (relative to the file) and sync", () => {

@@ -81,7 +81,7 @@ export function defaultConfig(): BrokerConfig {
     sysInterval: 10,
     metrics: true,
     // Off by default on this branch, so existing behaviour is unchanged until it is the default.
-    persistence: { enabled: false, location: "./data", sync: "full" },
+    persistence: { enabled: true, location: "./data", sync: "full" },
     warnings: [],
   };
 }

@@ -77,6 +77,8 @@ export async function loadMosquittoConfig(file: string): Promise<BrokerConfig> {
   const config = defaultConfig();
   config.file = file;
   config.format = "mosquitto";
+  // A mosquitto.conf means what it means to Mosquitto: no persistence unless it says so.
+  config.persistence.enabled = false;
   const state: State = {
     config,
     current: undefined,
