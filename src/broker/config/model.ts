@@ -4,24 +4,12 @@
  */
 import type { BrokerLimits } from "../core/options.js";
 import type { LogFormat, LogLevel } from "../logging.js";
+import type { TlsFiles } from "../transport/tls.js";
 
 export type ListenerType = "mqtt" | "mqtts" | "ws" | "wss";
 
-export interface TlsSettings {
-  /** PEM files. */
-  cert: string;
-  key: string;
-  /** CA bundle for client certificates (and chain); PEM file. */
-  ca?: string;
-  /** Directory of PEM CA certificates (Mosquitto's capath). */
-  caPath?: string;
-  /** Mutual TLS: refuse clients without a certificate signed by `ca`. */
-  requireCertificate: boolean;
-  /** Use the client certificate's CN (or first SAN) as the username. */
-  useIdentityAsUsername: boolean;
-  /** Lowest TLS version accepted. */
-  minVersion: "TLSv1.2" | "TLSv1.3";
-}
+/** TLS files and options of a listener (the transport's own type). */
+export type TlsSettings = TlsFiles;
 
 export interface ListenerSpec {
   type: ListenerType;

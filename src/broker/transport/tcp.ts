@@ -108,8 +108,28 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/**
+ * Binds `server` to `host:port` and resolves with the port actually bound
+ * (port 0: a free one); rejects with the bind error (EADDRINUSE …).
+ */
+export function bind(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const addr = server.address();
+      resolve(typeof addr === "object" && addr !== null ? addr.port : port);
+    });
+  });
+}
+
+/** `scheme://host:port`, with an IPv6 host in brackets. */
+export function listenerUrl(scheme: string, host: string, port: number): string {
+  return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
 /** Listens for MQTT over TCP on `host:port` (port 0: any free port). */
-export function listenTcp(
+export async function listenTcp(
   host: string,
   port: number,
   accept: (conn: Connection) => void,
@@ -123,24 +143,17 @@ export function listenTcp(
     conn.listener = url;
     accept(conn);
   });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      const addr = server.address();
-      const actual = typeof addr === "object" && addr !== null ? addr.port : port;
-      url = `mqtt://${host.includes(":") ? `[${host}]` : host}:${actual}`;
-      resolve({
-        type: "tcp",
-        host,
-        port: actual,
-        url,
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            for (const s of sockets) s.destroy();
-          }),
-      });
-    });
-  });
+  const actual = await bind(server, host, port);
+  url = listenerUrl("mqtt", host, actual);
+  return {
+    type: "tcp",
+    host,
+    port: actual,
+    url,
+    close: () =>
+      new Promise<void>((done) => {
+        server.close(() => done());
+        for (const s of sockets) s.destroy();
+      }),
+  };
 }

@@ -7,16 +7,22 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PeerCertificate, SecureContextOptions, TLSSocket } from "node:tls";
 import { createServer, type Server } from "node:tls";
-import { type Listener, SocketConnection } from "./tcp.js";
+import { bind, type Listener, listenerUrl, SocketConnection } from "./tcp.js";
 import type { Connection } from "./types.js";
 
 export interface TlsFiles {
+  /** PEM certificate chain and key. */
   cert: string;
   key: string;
+  /** CA bundle for client certificates (and chain); PEM file. */
   ca?: string;
+  /** Directory of PEM CA certificates (Mosquitto's capath). */
   caPath?: string;
+  /** Mutual TLS: refuse clients without a certificate signed by `ca`. */
   requireCertificate: boolean;
+  /** Use the client certificate's CN (or first SAN) as the username. */
   useIdentityAsUsername: boolean;
+  /** Lowest TLS version accepted. */
   minVersion: "TLSv1.2" | "TLSv1.3";
 }
 
@@ -65,7 +71,7 @@ export function certificateIdentity(cert: PeerCertificate | undefined): string |
 }
 
 /** Listens for MQTT over TLS on `host:port`. */
-export function listenTls(
+export async function listenTls(
   host: string,
   port: number,
   files: TlsFiles,
@@ -100,28 +106,21 @@ export function listenTls(
   );
   // A failed handshake (untrusted client certificate, wrong protocol) concerns that socket only.
   server.on("tlsClientError", () => {});
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      const addr = server.address();
-      const actual = typeof addr === "object" && addr !== null ? addr.port : port;
-      url = `mqtts://${host.includes(":") ? `[${host}]` : host}:${actual}`;
-      resolve({
-        type: "tls",
-        host,
-        port: actual,
-        url,
-        prepareTlsReload: () => {
-          const next = secureContextOptions(files);
-          return () => server.setSecureContext(next);
-        },
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            for (const s of sockets) s.destroy();
-          }),
-      });
-    });
-  });
+  const actual = await bind(server, host, port);
+  url = listenerUrl("mqtts", host, actual);
+  return {
+    type: "tls",
+    host,
+    port: actual,
+    url,
+    prepareTlsReload: () => {
+      const next = secureContextOptions(files);
+      return () => server.setSecureContext(next);
+    },
+    close: () =>
+      new Promise<void>((done) => {
+        server.close(() => done());
+        for (const s of sockets) s.destroy();
+      }),
+  };
 }

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { TLSSocket } from "node:tls";
 import { type WebSocket, WebSocketServer } from "ws";
+import { bind, listenerUrl } from "./tcp.js";
 import {
   certificateIdentity,
   secureContextOptions,
@@ -116,7 +117,7 @@ export interface WsListenerOptions {
 }
 
 /** Listens for MQTT over WebSocket on `host:port` at `path`. */
-export function listenWs(
+export async function listenWs(
   options: WsListenerOptions,
   accept: (conn: Connection) => void,
 ): Promise<TlsListener> {
@@ -172,32 +173,24 @@ export function listenWs(
   // ws re-emits the HTTP server's errors on the WebSocketServer; unhandled there, a port in
   // use (EADDRINUSE) became an uncaught exception. The server's own listener below rejects.
   wss.on("error", () => {});
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      const addr = server.address();
-      const actual = typeof addr === "object" && addr !== null ? addr.port : options.port;
-      const host = options.host.includes(":") ? `[${options.host}]` : options.host;
-      url = `${type}://${host}:${actual}${path}`;
-      resolve({
-        type,
-        host: options.host,
-        port: actual,
-        url,
-        prepareTlsReload: () => {
-          if (files === undefined) return () => {};
-          const next = secureContextOptions(files);
-          return () => (server as HttpsServer).setSecureContext(next);
-        },
-        close: () =>
-          new Promise<void>((done) => {
-            for (const client of wss.clients) client.terminate();
-            wss.close();
-            server.close(() => done());
-            server.closeAllConnections();
-          }),
-      });
-    });
-  });
+  const actual = await bind(server, options.host, options.port);
+  url = `${listenerUrl(type, options.host, actual)}${path}`;
+  return {
+    type,
+    host: options.host,
+    port: actual,
+    url,
+    prepareTlsReload: () => {
+      if (files === undefined) return () => {};
+      const next = secureContextOptions(files);
+      return () => (server as HttpsServer).setSecureContext(next);
+    },
+    close: () =>
+      new Promise<void>((done) => {
+        for (const client of wss.clients) client.terminate();
+        wss.close();
+        server.close(() => done());
+        server.closeAllConnections();
+      }),
+  };
 }
