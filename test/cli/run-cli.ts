@@ -4,7 +4,7 @@
  * as bytes, an environment of their own, a deadline, and a `killAll()` for
  * teardown so that no test leaves a process behind.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -146,4 +146,24 @@ export async function subscribed(
     () => `starling sub to subscribe to ${filters.join(", ")}:\n${p.stderr()}`,
   );
   return p;
+}
+
+/** Runs `starling ARGS` from the repository root to completion (short commands: --check, inspect). */
+export function runCliSync(args: readonly string[]): {
+  code: number;
+  stdout: string;
+  stderr: string;
+} {
+  const [node, ...prefix] = starling;
+  try {
+    const stdout = execFileSync(node, [...prefix, ...args], {
+      cwd: root,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    return { code: 0, stdout, stderr: "" };
+  } catch (err) {
+    const e = err as { status: number; stdout: string; stderr: string };
+    return { code: e.status, stdout: e.stdout, stderr: e.stderr };
+  }
 }

@@ -10,22 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { LmdbStore } from "../../src/broker/store/lmdb.js";
-
-const root = new URL("../..", import.meta.url).pathname;
-
-function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  try {
-    const stdout = execFileSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
-      cwd: root,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    return { code: 0, stdout, stderr: "" };
-  } catch (err) {
-    const e = err as { status: number; stdout: string; stderr: string };
-    return { code: e.status, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { runCliSync } from "./run-cli.js";
 
 describe("starling store inspect", () => {
   let base: string;
@@ -81,7 +66,7 @@ describe("starling store inspect", () => {
   after(() => rmSync(base, { recursive: true, force: true }));
 
   it("reports sessions, queued, in-flight and retained counts", () => {
-    const r = cli(["store", "inspect", dataDir]);
+    const r = runCliSync(["store", "inspect", dataDir]);
     assert.equal(r.code, 0, r.stderr);
     const line = (label: string) => new RegExp(`^${label}\\s+(.+)$`, "m").exec(r.stdout)?.[1];
     assert.equal(line("sessions"), "2 (1 offline)");
@@ -93,7 +78,7 @@ describe("starling store inspect", () => {
   });
 
   it("--json gives the same figures to machines", () => {
-    const r = cli(["store", "inspect", dataDir, "--json"]);
+    const r = runCliSync(["store", "inspect", dataDir, "--json"]);
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
     assert.equal(j.sessions, 2);
@@ -108,7 +93,7 @@ describe("starling store inspect", () => {
     const other = join(base, "other");
     execFileSync("mkdir", ["-p", other]);
     writeFileSync(join(other, "notes.txt"), "not a store");
-    const r = cli(["store", "inspect", other]);
+    const r = runCliSync(["store", "inspect", other]);
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,

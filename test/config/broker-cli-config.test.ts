@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { runCliSync } from "../cli/run-cli.js";
 import { type Mosquitto, requireMosquitto, startMosquitto } from "../helpers/mosquitto.js";
 import { requireProgram, waitFor } from "../helpers/programs.js";
 
@@ -25,21 +26,6 @@ interface Cli {
   wsPort: number | undefined;
   output: () => string;
   stop(): Promise<void>;
-}
-
-/** Runs the CLI to completion (for --check). */
-function runCli(args: string[]): { code: number; stdout: string; stderr: string } {
-  try {
-    const stdout = execFileSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
-      cwd: root,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    return { code: 0, stdout, stderr: "" };
-  } catch (err) {
-    const e = err as { status: number; stdout: string; stderr: string };
-    return { code: e.status, stdout: e.stdout, stderr: e.stderr };
-  }
 }
 
 /** Starts `starling broker` with `args`; resolves once its MQTT listener (and WebSocket one, if any) is up. */
@@ -165,12 +151,12 @@ describe("starling broker -c", { skip }, () => {
       good,
       '[[listeners]]\ntype = "mqtt"\nport = 1884\n\n[limits]\nmax_inflight = 5\n',
     );
-    const ok = runCli(["broker", "--check", "-c", good]);
+    const ok = runCliSync(["broker", "--check", "-c", good]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.stdout, `${good}: OK (starling format; mqtt://127.0.0.1:1884)\n`);
 
     // Flags override the file: --port changes its first MQTT listener, --ws-port adds one.
-    const flags = runCli(["broker", "--check", "-c", good, "-p", "1999", "--ws-port", "9001"]);
+    const flags = runCliSync(["broker", "--check", "-c", good, "-p", "1999", "--ws-port", "9001"]);
     assert.equal(flags.code, 0, flags.stderr);
     assert.equal(
       flags.stdout,
@@ -179,7 +165,7 @@ describe("starling broker -c", { skip }, () => {
 
     const bad = join(dir, "bad.toml");
     writeFileSync(bad, "[limits]\nmax_inflght = 5\n");
-    const r = runCli(["broker", "--check", "-c", bad]);
+    const r = runCliSync(["broker", "--check", "-c", bad]);
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
@@ -191,7 +177,7 @@ describe("starling broker -c", { skip }, () => {
     // A file the configuration names is loaded by --check too.
     const conf = join(dir, "missing-passwd.conf");
     writeFileSync(conf, "listener 1884 127.0.0.1\npassword_file nowhere/passwd\n");
-    const m = runCli(["broker", "--check", "-c", conf]);
+    const m = runCliSync(["broker", "--check", "-c", conf]);
     assert.equal(m.code, 1);
     assert.match(m.stderr, /nowhere\/passwd/);
   });
