@@ -74,7 +74,7 @@ describe("starling store inspect", () => {
     assert.equal(line("in-flight messages"), "1");
     assert.equal(line("retained messages"), "1");
     assert.equal(line("stored payloads"), "5");
-    assert.equal(line("format"), "1");
+    assert.equal(line("format"), "2");
   });
 
   it("--json gives the same figures to machines", () => {

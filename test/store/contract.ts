@@ -23,6 +23,8 @@ export interface StoreHarness {
   create(): Promise<Store>;
   /** Closes `store` and opens the same data again (durable stores only). */
   reopen?(store: Store): Promise<Store>;
+  /** Entries of the long queues deleted in the deleteSession tests (20,000 unless said; a multiple of 40). */
+  longQueue?: number;
 }
 
 const SEED = 20261125;
@@ -77,6 +79,14 @@ async function withStore(h: StoreHarness, body: (s: { store: Store }) => Promise
     await body(box);
   } finally {
     await box.store.close();
+  }
+}
+
+/** Commits until no deleted queue entry is left on disk (`pendingDeletions`). */
+export async function finishDeletions(store: Store): Promise<void> {
+  for (let commits = 0; (await store.summary()).pendingDeletions > 0; commits++) {
+    assert.ok(commits < 1000, "deferred deletions finish");
+    await store.commit();
   }
 }
 
@@ -154,6 +164,7 @@ export function storeContract(h: StoreHarness): void {
           "a client whose id extends 'a' keeps its state",
         );
         assert.equal(await store.queueLength("ab"), 1);
+        await finishDeletions(store); // a durable store may take a few commits
         assert.ok(await store.getMessage(m1), "still queued for ab");
         assert.equal(
           await store.getMessage(m2),
@@ -221,7 +232,7 @@ export function storeContract(h: StoreHarness): void {
         await store.commit();
         assert.ok(await store.getMessage(m1), "still queued");
         assert.deepEqual(await store.listRetained(), [
-          { topic: "r", message: message("r", new Uint8Array([2])) },
+          { topic: "r", messageId: m2, message: message("r", new Uint8Array([2])) },
         ]);
         const [entry] = await store.readQueue("a", 0, 1);
         store.dequeue("a", entry.seq);
@@ -404,7 +415,9 @@ export function storeContract(h: StoreHarness): void {
           assert.equal(await store.queueLength("a"), 1);
           assert.deepEqual(await store.listInflight("a"), [inflight(id, 2, 2)]);
           assert.deepEqual(await store.listInboundQos2("a"), [2]);
-          assert.deepEqual(await store.listRetained(), [{ topic: "w", message: message("w2") }]);
+          assert.deepEqual(await store.listRetained(), [
+            { topic: "w", messageId: id2, message: message("w2") },
+          ]);
           assert.equal((await store.getSession("a"))?.expiryInterval, 5);
           assert.deepEqual((await store.listSessions()).map((s) => s.clientId).sort(), ["a", "b"]);
         };
@@ -491,6 +504,253 @@ export function storeContract(h: StoreHarness): void {
       });
     });
 
+    it("bytes round-trips through enqueue, readQueue and in flight (with and without subscription ids)", async () => {
+      await withStore(h, async (box) => {
+        const id = box.store.addMessage(message("b"));
+        const deliveries: StoredDelivery[] = [
+          { ...delivery(id), bytes: 0 },
+          { ...delivery(id), bytes: 1234, subscriptionIds: [1, 268435455] },
+          { ...delivery(id, 2), subscriptionIds: [3] },
+          delivery(id, 0),
+          { ...delivery(id), bytes: 2 ** 40 },
+        ];
+        const seqs = deliveries.map((d) => box.store.enqueue("a", d));
+        const flights: StoredInflight[] = [
+          { ...inflight(id, 1, 1), bytes: 77 },
+          { ...inflight(id, 2, 2), bytes: 0, subscriptionIds: [9] },
+          { ...inflight(id, 3, 3), subscriptionIds: [9] },
+          inflight(id, 4, 4),
+        ];
+        for (const f of flights) box.store.putInflight("a", f);
+        const check = async (when: string) => {
+          assert.deepEqual(
+            await box.store.readQueue("a", 0, 10),
+            seqs.map((seq, i) => ({ seq, delivery: deliveries[i] })),
+            `queue ${when}`,
+          );
+          assert.deepEqual(await box.store.listInflight("a"), flights, `in flight ${when}`);
+          assert.deepEqual(await box.store.queueSize("a"), {
+            length: 5,
+            bytes: 1234 + 2 ** 40,
+          });
+        };
+        await check("staged");
+        await box.store.commit();
+        await check("committed");
+        if (h.reopen) {
+          box.store = await h.reopen(box.store);
+          await check("after reopen");
+        }
+      });
+    });
+
+    it("queueSize: staged and committed entries, after dequeues and after deleteSession", async () => {
+      await withStore(h, async (box) => {
+        const size = (clientId = "a") => box.store.queueSize(clientId);
+        assert.deepEqual(await size(), { length: 0, bytes: 0 });
+        const id = box.store.addMessage(message("s"));
+        const sa = box.store.enqueue("a", { ...delivery(id), bytes: 10 });
+        box.store.enqueue("a", { ...delivery(id), bytes: 20 });
+        const sc = box.store.enqueue("a", delivery(id)); // no bytes: counts 0
+        box.store.enqueue("ab", { ...delivery(id), bytes: 1000 });
+        assert.deepEqual(await size(), { length: 3, bytes: 30 }, "staged");
+        await box.store.commit();
+        assert.deepEqual(await size(), { length: 3, bytes: 30 }, "committed");
+        const sd = box.store.enqueue("a", { ...delivery(id), bytes: 5 });
+        box.store.dequeue("a", sa); // committed
+        box.store.dequeue("a", sa); // again: no-op
+        box.store.dequeue("a", 999_999); // never queued: no-op
+        assert.deepEqual(await size(), { length: 3, bytes: 25 }, "staged on committed");
+        await box.store.commit();
+        assert.deepEqual(await size(), { length: 3, bytes: 25 });
+        assert.deepEqual(await size("ab"), { length: 1, bytes: 1000 }, "a's neighbour");
+        assert.deepEqual(await size("b"), { length: 0, bytes: 0 });
+        if (h.reopen) {
+          box.store = await h.reopen(box.store);
+          assert.equal(await box.store.queueLength("a"), 3, "length known first, then bytes");
+          assert.deepEqual(await size(), { length: 3, bytes: 25 }, "after reopen");
+        }
+        box.store.dequeue("a", sc);
+        box.store.dequeue("a", sd); // dequeued while its enqueue is committed, not staged
+        assert.deepEqual(await size(), { length: 1, bytes: 20 }, "after dequeues");
+        box.store.deleteSession("a");
+        assert.deepEqual(await size(), { length: 0, bytes: 0 }, "deleted, staged");
+        box.store.enqueue("a", { ...delivery(id), bytes: 7 });
+        assert.deepEqual(await size(), { length: 1, bytes: 7 }, "a new queue, staged");
+        await box.store.commit();
+        assert.deepEqual(await size(), { length: 1, bytes: 7 }, "a new queue, committed");
+        if (h.reopen) {
+          box.store = await h.reopen(box.store);
+          assert.deepEqual(await size(), { length: 1, bytes: 7 }, "a new queue, reopened");
+        }
+        assert.deepEqual(await size("ab"), { length: 1, bytes: 1000 });
+      });
+    });
+
+    it("listRetained gives the ids given to setRetained; a new queue entry refers to one without storing it again", async () => {
+      await withStore(h, async (box) => {
+        const r1 = box.store.addMessage({ ...message("r/1"), retain: true });
+        const r2 = box.store.addMessage({ ...message("r/2"), retain: true });
+        box.store.setRetained("r/1", r1);
+        box.store.setRetained("r/2", r2);
+        const expected = [
+          { topic: "r/1", messageId: r1, message: { ...message("r/1"), retain: true } },
+          { topic: "r/2", messageId: r2, message: { ...message("r/2"), retain: true } },
+        ];
+        assert.deepEqual(await box.store.listRetained(), expected, "staged");
+        await box.store.commit();
+        if (h.reopen) box.store = await h.reopen(box.store);
+        const listed = await box.store.listRetained();
+        assert.deepEqual(listed, expected);
+        assert.equal((await box.store.summary()).storedMessages, 2);
+        // A subscriber gets the retained message queued: by id, no new message.
+        const seq = box.store.enqueue("a", { ...delivery(listed[0].messageId), bytes: 3 });
+        box.store.putInflight("b", inflight(listed[1].messageId, 1, 1));
+        await box.store.commit();
+        assert.equal((await box.store.summary()).storedMessages, 2, "stored once");
+        const [entry] = await box.store.readQueue("a", 0, 1);
+        assert.equal(entry.delivery.messageId, r1);
+        assert.deepEqual(await box.store.getMessage(entry.delivery.messageId), expected[0].message);
+        // The topic is cleared: the queue entry keeps the message.
+        box.store.setRetained("r/1", undefined);
+        await box.store.commit();
+        assert.deepEqual(await box.store.getMessage(r1), expected[0].message);
+        assert.equal((await box.store.summary()).storedMessages, 2);
+        box.store.dequeue("a", seq);
+        box.store.deleteInflight("b", 1);
+        await box.store.commit();
+        assert.equal(await box.store.getMessage(r1), undefined);
+        const summary = await box.store.summary();
+        assert.equal(summary.storedMessages, 1, "r/2 is still retained");
+        assert.equal(summary.retainedMessages, 1);
+      });
+    });
+
+    it(`deleteSession of a ${h.longQueue ?? 20_000}-entry queue: a new session with the same id sees only its own entries; messages go once the deletion is done`, async () => {
+      await withStore(h, async (box) => {
+        const big = h.longQueue ?? 20_000;
+        const session0 = session("a", { expiryInterval: 1 });
+        box.store.putSession(session0);
+        box.store.putSession(session("ab"));
+        const shared = box.store.addMessage(message("shared"));
+        box.store.enqueue("ab", delivery(shared));
+        const retained = box.store.addMessage(message("kept"));
+        box.store.setRetained("kept", retained);
+        const old: number[] = [];
+        for (let i = 0; i < big; i += 10) {
+          const id = box.store.addMessage(message(`old/${i}`)); // 2,000 messages, 10 entries each
+          for (let j = 0; j < 10; j++) {
+            old.push(box.store.enqueue("a", { ...delivery(id), bytes: 3 }));
+          }
+        }
+        old.push(
+          box.store.enqueue("a", delivery(shared)),
+          box.store.enqueue("a", delivery(retained)),
+        );
+        box.store.putInflight("a", inflight(shared, 1, 1));
+        box.store.addInboundQos2("a", 2);
+        await box.store.commit();
+        assert.equal(await box.store.queueLength("a"), big + 2);
+        assert.equal((await box.store.summary()).storedMessages, 2 + big / 10);
+
+        // Deleted, and the client is straight back (a clean start).
+        box.store.deleteSession("a");
+        box.store.putSession(session("a"));
+        const fresh = box.store.addMessage(message("new"));
+        const newEntries = [
+          {
+            seq: box.store.enqueue("a", { ...delivery(fresh), bytes: 3 }),
+            delivery: { ...delivery(fresh), bytes: 3 },
+          },
+          { seq: box.store.enqueue("a", delivery(shared)), delivery: delivery(shared) },
+        ];
+        const check = async (when: string) => {
+          const store = box.store;
+          assert.deepEqual(await store.readQueue("a", 0, 100), newEntries, `queue ${when}`);
+          assert.deepEqual(await store.readQueue("a", 0, 1), newEntries.slice(0, 1), when);
+          assert.deepEqual(await store.readQueue("a", old[5], 1), newEntries.slice(0, 1), when);
+          assert.deepEqual(await store.readQueue("a", newEntries[0].seq, 5), newEntries.slice(1));
+          assert.equal(await store.queueLength("a"), 2, `length ${when}`);
+          const bytes = newEntries.reduce((n, e) => n + (e.delivery.bytes ?? 0), 0);
+          assert.deepEqual(await store.queueSize("a"), { length: 2, bytes }, `size ${when}`);
+          assert.deepEqual(await store.listInflight("a"), [], when);
+          assert.deepEqual(await store.listInboundQos2("a"), [], when);
+          assert.deepEqual(await store.getSession("a"), session("a"), when);
+          assert.equal(await store.queueLength("ab"), 1, `a's neighbour ${when}`);
+        };
+        await check("staged");
+        // Dequeuing an entry of the deleted session changes nothing.
+        box.store.dequeue("a", old[0]);
+        box.store.dequeue("a", old[old.length - 1]);
+        await check("after dequeuing old seqs");
+        await box.store.commit();
+        await check("committed");
+        const summary = await box.store.summary();
+        assert.equal(summary.queuedMessages, 3, "the deleted entries are not counted");
+        assert.equal(summary.inflightMessages, 0);
+        assert.equal(summary.sessions, 2);
+        box.store.dequeue("a", old[big - 1]); // still on disk (removed last)
+        await check("after dequeuing an old seq, committed deletion");
+        if (h.reopen) {
+          box.store = await h.reopen(box.store);
+          await check("after reopen");
+          assert.equal((await box.store.summary()).queuedMessages, 3);
+        }
+        // New entries meanwhile, and one dequeued.
+        const third = {
+          seq: box.store.enqueue("a", { ...delivery(fresh), bytes: 4 }),
+          delivery: { ...delivery(fresh), bytes: 4 },
+        };
+        box.store.dequeue("a", newEntries[1].seq);
+        newEntries.splice(1, 1, third);
+        assert.deepEqual(await box.store.readQueue("a", 0, 100), newEntries);
+        assert.deepEqual(await box.store.queueSize("a"), { length: 2, bytes: 7 });
+        await finishDeletions(box.store);
+        await check("deletion finished");
+        const done = await box.store.summary();
+        assert.equal(done.pendingDeletions, 0);
+        assert.equal(done.storedMessages, 3, "fresh, shared (ab's) and retained");
+        assert.equal(done.queuedMessages, 3);
+        assert.ok(await box.store.getMessage(retained));
+        if (h.reopen) {
+          box.store = await h.reopen(box.store);
+          await check("deletion finished, reopened");
+        }
+      });
+    });
+
+    it("deleteSession again before the deletion of a long queue finished; reads see only the newest session", async () => {
+      await withStore(h, async (box) => {
+        const id = box.store.addMessage(message("m"));
+        const long = h.longQueue ?? 20_000;
+        for (let i = 0; i < long; i++) box.store.enqueue("a", delivery(id));
+        await box.store.commit();
+        box.store.deleteSession("a");
+        const second = box.store.addMessage(message("second"));
+        for (let i = 0; i < long / 4; i++) box.store.enqueue("a", delivery(second));
+        await box.store.commit();
+        assert.equal(await box.store.queueLength("a"), long / 4);
+        if (h.reopen) box.store = await h.reopen(box.store);
+        box.store.deleteSession("a");
+        assert.equal(await box.store.queueLength("a"), 0);
+        const third = box.store.addMessage(message("third"));
+        const seq = box.store.enqueue("a", { ...delivery(third), bytes: 1 });
+        await box.store.commit();
+        const expected = [{ seq, delivery: { ...delivery(third), bytes: 1 } }];
+        assert.deepEqual(await box.store.readQueue("a", 0, 10), expected);
+        assert.deepEqual(await box.store.queueSize("a"), { length: 1, bytes: 1 });
+        if (h.reopen) box.store = await h.reopen(box.store);
+        assert.deepEqual(await box.store.readQueue("a", 0, 10), expected);
+        await finishDeletions(box.store);
+        assert.deepEqual(await box.store.readQueue("a", 0, 10), expected);
+        const summary = await box.store.summary();
+        assert.equal(summary.storedMessages, 1);
+        assert.equal(summary.queuedMessages, 1);
+        assert.equal(await box.store.getMessage(id), undefined);
+        assert.equal(await box.store.getMessage(second), undefined);
+      });
+    });
+
     it("a closed store refuses calls", async () => {
       const store = await h.create();
       await store.close();
@@ -526,6 +786,11 @@ export function storeContract(h: StoreHarness): void {
               await Promise.all(unawaited);
               await box.store.commit();
               model.commit();
+              if (h.reopen) {
+                // Perhaps in the middle of deleting a queue.
+                await expectEqual(box.store, model, false);
+                box.store = await h.reopen(box.store);
+              }
               await expectEqual(box.store, model, true);
               if (h.reopen) {
                 box.store = await h.reopen(box.store);
@@ -566,7 +831,9 @@ export function storeContract(h: StoreHarness): void {
           assert.equal(await store.queueLength("b"), 1);
           assert.deepEqual(await store.listInflight("a"), [inflight(m2, 10, 1)]);
           assert.deepEqual(await store.listInboundQos2("a"), [77]);
-          assert.deepEqual(await store.listRetained(), [{ topic: "m1", message: message("m1") }]);
+          assert.deepEqual(await store.listRetained(), [
+            { topic: "m1", messageId: m1, message: message("m1") },
+          ]);
           assert.deepEqual(await store.getMessage(m2), message("m2"));
           const summary = await store.summary();
           assert.deepEqual(
@@ -577,8 +844,9 @@ export function storeContract(h: StoreHarness): void {
               inflightMessages: 1,
               retainedMessages: 1,
               storedMessages: 2,
+              pendingDeletions: 0,
               sizeBytes: 0,
-              formatVersion: 1,
+              formatVersion: 2,
             },
           );
           assert.ok(summary.sizeBytes > 0);
@@ -617,7 +885,7 @@ type Op =
   | { kind: "check" }
   | { kind: "putSession"; client: number; expiry: number }
   | { kind: "deleteSession"; client: number }
-  | { kind: "publish"; to: number[]; retain: number | null; payload: Uint8Array }
+  | { kind: "publish"; to: number[]; retain: number | null; payload: Uint8Array; sized: boolean }
   | { kind: "addOnly" }
   | { kind: "dequeue"; client: number; pick: number; missing: boolean }
   | { kind: "deliver"; client: number; packetId: number; order: number }
@@ -649,6 +917,7 @@ const operation: fc.Arbitrary<Op> = fc.oneof(
       to: fc.uniqueArray(client, { maxLength: 3 }),
       retain: fc.option(topic, { nil: null }),
       payload: fc.uint8Array({ maxLength: 16 }),
+      sized: fc.boolean(),
     }),
   },
   fc.constant({ kind: "addOnly" as const }),
@@ -762,7 +1031,8 @@ function apply(store: Store, model: Model, op: Op): void {
     case "publish": {
       const topicName = op.retain === null ? "p" : TOPICS[op.retain];
       const id = add({ ...message(topicName, op.payload), retain: op.retain !== null });
-      for (const c of op.to) enqueue(CLIENTS[c], delivery(id, 2));
+      const d = op.sized ? { ...delivery(id, 2), bytes: op.payload.length } : delivery(id, 2);
+      for (const c of op.to) enqueue(CLIENTS[c], d);
       if (op.retain !== null) {
         store.setRetained(topicName, id);
         model.retained.set(topicName, id);
@@ -789,7 +1059,12 @@ function apply(store: Store, model: Model, op: Op): void {
       if (q.length === 0) return;
       const head = q.shift()!;
       store.dequeue(id, head.seq);
-      putInflight(id, { ...inflight(head.delivery.messageId, op.packetId, op.order), qos: 2 });
+      const e: StoredInflight = {
+        ...inflight(head.delivery.messageId, op.packetId, op.order),
+        qos: 2,
+      };
+      if (head.delivery.bytes !== undefined) e.bytes = head.delivery.bytes;
+      putInflight(id, e);
       return;
     }
     case "putInflight": {
@@ -844,6 +1119,10 @@ async function expectEqual(store: Store, model: Model, committed: boolean): Prom
     const q = model.queues.get(id) ?? [];
     assert.deepEqual(await store.readQueue(id, 0, 1000), q, `queue of ${id.slice(0, 8)}`);
     assert.equal(await store.queueLength(id), q.length);
+    assert.deepEqual(await store.queueSize(id), {
+      length: q.length,
+      bytes: q.reduce((n, e) => n + (e.delivery.bytes ?? 0), 0),
+    });
     if (q.length > 2) {
       assert.deepEqual(await store.readQueue(id, q[0].seq, 2), q.slice(1, 3), "a page");
     }
@@ -858,12 +1137,17 @@ async function expectEqual(store: Store, model: Model, committed: boolean): Prom
   }
   const retained = [...model.retained]
     .sort(([a], [b]) => compareCodePoints(a, b))
-    .map(([topicName, id]) => ({ topic: topicName, message: model.messages.get(id)! }));
+    .map(([topicName, id]) => ({
+      topic: topicName,
+      messageId: id,
+      message: model.messages.get(id)!,
+    }));
   assert.deepEqual(await store.listRetained(), retained);
   for (const id of model.referenced()) {
     assert.deepEqual(await store.getMessage(id), model.messages.get(id), `message ${id}`);
   }
   if (committed) {
+    await finishDeletions(store);
     for (const id of model.dropped)
       assert.equal(await store.getMessage(id), undefined, `dropped ${id}`);
     const summary = await store.summary();

@@ -1,5 +1,5 @@
 /** The batches crash-writer.ts commits and store-crash.test.ts checks. */
-import type { StoredMessage } from "../../src/broker/store/types.js";
+import type { StoredDelivery, StoredMessage } from "../../src/broker/store/types.js";
 
 /** Messages in batch n (1..40). */
 export function batchSize(n: number): number {
@@ -35,4 +35,22 @@ export function batchMessage(n: number, i: number): StoredMessage {
     expiresAt: 0,
     origin: "w",
   };
+}
+
+/** Entries in the long queue crash-writer.ts deletes (10 per message). */
+export const BIG_QUEUE = 60_000;
+
+/** Message k of the long queue (entries 10k..10k+9). */
+export function bigMessage(k: number): StoredMessage {
+  return { ...batchMessage(0, k), topic: `big/${k}` };
+}
+
+/** Message i of the new session's queue. */
+export function newBigMessage(i: number): StoredMessage {
+  return { ...batchMessage(0, i), topic: `new/${i}` };
+}
+
+/** A queue entry for message `messageId`, which is `m`. */
+export function bigDelivery(messageId: number, m: StoredMessage): StoredDelivery {
+  return { messageId, qos: 1, retain: false, bytes: m.payload.length };
 }

@@ -5,6 +5,11 @@
  *                                    number after its commit() resolved
  *   crash-writer.ts hold DIR         opens the store, prints "ready", waits to be killed
  *   crash-writer.ts probe DIR...     tries to open each directory, prints one JSON line each
+ *   crash-writer.ts delete DIR       fills a long queue for "big" (prints "filled"), deletes
+ *                                    the session and queues three new entries for a new "big"
+ *                                    (prints "deleted" after that commit), then waits to be
+ *                                    killed while the store removes the old entries by itself
+ *   crash-writer.ts resume DIR       opens the store (prints "open"), waits to be killed
  *
  * Batch n (see `expectedState` in the test): K(n) messages queued for
  * "crash", the first of them also for "crash2" and retained as `batch/n`;
@@ -12,7 +17,15 @@
  * `progress` message says n; the session "crash" has expiryInterval n.
  */
 import { LmdbStore, type SyncMode } from "../../src/broker/store/lmdb.js";
-import { batchMessage, batchSize, progressMessage } from "./crash-batches.js";
+import {
+  BIG_QUEUE,
+  batchMessage,
+  batchSize,
+  bigDelivery,
+  bigMessage,
+  newBigMessage,
+  progressMessage,
+} from "./crash-batches.js";
 
 async function write(dir: string, sync: SyncMode): Promise<never> {
   const store = await LmdbStore.open(dir, { sync });
@@ -51,6 +64,40 @@ async function write(dir: string, sync: SyncMode): Promise<never> {
   }
 }
 
+async function deleteLongQueue(dir: string): Promise<void> {
+  const store = await LmdbStore.open(dir, { sync: "full" });
+  const session = {
+    clientId: "big",
+    version: 5 as const,
+    expiryInterval: 1,
+    subscriptions: [],
+    disconnectedAt: 0,
+  };
+  store.putSession(session);
+  let m = bigMessage(0);
+  let id = 0;
+  for (let i = 0; i < BIG_QUEUE; i++) {
+    if (i % 10 === 0) {
+      m = bigMessage(i / 10);
+      id = store.addMessage(m);
+    }
+    store.enqueue("big", bigDelivery(id, m));
+    if (i === 0) store.enqueue("keep", bigDelivery(id, m)); // outlives the deleted queue
+    if (i % 10_000 === 9_999) await store.commit();
+  }
+  await store.commit();
+  process.stdout.write("filled\n");
+  store.deleteSession("big");
+  store.putSession({ ...session, expiryInterval: 2 });
+  for (let i = 0; i < 3; i++) {
+    const fresh = newBigMessage(i);
+    store.enqueue("big", bigDelivery(store.addMessage(fresh), fresh));
+  }
+  await store.commit();
+  process.stdout.write("deleted\n");
+  setInterval(() => {}, 1000);
+}
+
 async function probe(dirs: string[]): Promise<void> {
   for (const dir of dirs) {
     try {
@@ -73,7 +120,12 @@ else if (mode === "hold") {
   process.stdout.write("ready\n");
   setInterval(() => {}, 1000);
 } else if (mode === "probe") await probe(args);
-else {
+else if (mode === "delete") await deleteLongQueue(args[0]);
+else if (mode === "resume") {
+  await LmdbStore.open(args[0], { sync: "relaxed" });
+  process.stdout.write("open\n");
+  setInterval(() => {}, 1000);
+} else {
   process.stderr.write(`crash-writer: unknown mode ${mode}\n`);
   process.exit(2);
 }

@@ -5,6 +5,11 @@
  *   SIGKILL at random moments (seeded), five times on one directory; after
  *   each kill, every batch it reported committed is there, whole, and no part
  *   of a later batch is visible;
+ * - a writer that deleted a session with a 60,000-entry queue and queued
+ *   new entries for the same client id is killed while the store removes
+ *   the old entries over several commits, then a process resuming it is
+ *   killed too: reads show only the new entries throughout, and once the
+ *   deletion is done exactly the messages still referred to are stored;
  * - a directory held by a live process is refused to another one, naming the
  *   pid; the lock of a killed process is taken over;
  * - a wrong format version, a directory that is not a store, and damaged or
@@ -31,7 +36,16 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { type DatabaseOptions, open } from "lmdb";
 import { DATA_FILE, LmdbStore, type SyncMode } from "../../src/broker/store/lmdb.js";
-import { batchMessage, batchSize, progressMessage } from "./crash-batches.js";
+import { finishDeletions } from "./contract.js";
+import {
+  BIG_QUEUE,
+  batchMessage,
+  batchSize,
+  bigDelivery,
+  bigMessage,
+  newBigMessage,
+  progressMessage,
+} from "./crash-batches.js";
 
 const root = mkdtempSync(join(tmpdir(), "starling-crash-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -185,6 +199,72 @@ describe("LmdbStore: crashes", () => {
     assert.ok(reported >= 5, `${reported} batches over 5 rounds`);
   });
 
+  it("SIGKILL while a deleted session's long queue is being removed, and while resuming: reads show only the new session's entries; messages end right", async () => {
+    const dir = join(root, "deferred");
+    const rand = random(4242);
+    /** The new "big" session's queue, as its messages and sizes, and "keep"'s. */
+    const expectVisible = async (store: LmdbStore, when: string) => {
+      const entries = await store.readQueue("big", 0, 1000);
+      const fresh = [0, 1, 2].map(newBigMessage);
+      assert.deepEqual(
+        await Promise.all(entries.map((e) => store.getMessage(e.delivery.messageId))),
+        fresh,
+        `queue "big" ${when}`,
+      );
+      assert.deepEqual(
+        entries.map((e) => e.delivery),
+        entries.map((e, i) => bigDelivery(e.delivery.messageId, fresh[i])),
+      );
+      assert.deepEqual(await store.queueSize("big"), {
+        length: 3,
+        bytes: fresh.reduce((n, m) => n + m.payload.length, 0),
+      });
+      assert.equal((await store.getSession("big"))?.expiryInterval, 2, when);
+      const [keep] = await store.readQueue("keep", 0, 10);
+      assert.deepEqual(await store.getMessage(keep.delivery.messageId), bigMessage(0), when);
+      const summary = await store.summary();
+      assert.equal(summary.queuedMessages, 4, when);
+      assert.equal(summary.sessions, 1, when);
+      return summary;
+    };
+
+    const writer = new Child(["delete", dir]);
+    try {
+      await writer.until(() => writer.lines.includes("deleted"), 60_000, "the deletion's commit");
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 40)));
+    } finally {
+      await writer.kill();
+    }
+    let store = await LmdbStore.open(dir);
+    try {
+      const summary = await expectVisible(store, "after the writer was killed");
+      assert.ok(
+        summary.pendingDeletions > 0 && summary.pendingDeletions < BIG_QUEUE,
+        `killed in the middle of the deletion (${summary.pendingDeletions} entries left)`,
+      );
+    } finally {
+      await store.close();
+    }
+
+    const resumer = new Child(["resume", dir]);
+    try {
+      await resumer.until(() => resumer.lines.includes("open"), 10_000, "the resumer to open");
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 40)));
+    } finally {
+      await resumer.kill();
+    }
+    store = await LmdbStore.open(dir);
+    try {
+      await expectVisible(store, "after the resumer was killed");
+      await finishDeletions(store);
+      const summary = await expectVisible(store, "after the deletion finished");
+      assert.equal(summary.pendingDeletions, 0);
+      assert.equal(summary.storedMessages, 4, "the three new messages and keep's");
+    } finally {
+      await store.close();
+    }
+  });
+
   it("a directory in use by a live process is refused, naming it; a killed holder's lock is taken over", async () => {
     const dir = join(root, "locked");
     const holder = new Child(["hold", dir]);
@@ -228,13 +308,13 @@ describe("LmdbStore: crashes", () => {
     const metaOptions = { encoding: "msgpack", useRecords: false } as DatabaseOptions;
 
     // Another format version.
-    const format2 = await makeStore("format2");
+    const format3 = await makeStore("format3");
     {
-      const env = open({ path: format2, overlappingSync: true });
-      env.openDB<unknown, string>("meta", metaOptions).putSync("format", { format: 2 });
+      const env = open({ path: format3, overlappingSync: true });
+      env.openDB<unknown, string>("meta", metaOptions).putSync("format", { format: 3 });
       await env.close();
     }
-    cases.format2 = { code: "STORE_INCOMPATIBLE", mention: /format 2.*reads format 1/ };
+    cases.format3 = { code: "STORE_INCOMPATIBLE", mention: /format 3.*reads format 2/ };
 
     // A directory with other things in it.
     mkdirSync(dirOf("notastore"), { recursive: true });

@@ -20,11 +20,12 @@ export class Batch {
   /** Sessions put or (null) deleted. */
   readonly sessions = new Map<string, StoredSession | null>();
   /**
-   * Clients deleted in this batch: every queue, in-flight and inbound entry of
+   * Clients deleted in this batch, with their queue floor (the first seq not
+   * handed out at the deletion): every queue, in-flight and inbound entry of
    * theirs in older batches and the database is gone. Entries of the client
    * in this batch's maps were staged after the deletion.
    */
-  readonly cleared = new Set<string>();
+  readonly cleared = new Map<string, number>();
   readonly queues: ClientEntries<StoredDelivery> = new Map();
   readonly inflight: ClientEntries<StoredInflight> = new Map();
   readonly inbound: ClientEntries<true> = new Map();
@@ -46,12 +47,12 @@ export class Batch {
     return entries;
   }
 
-  /** Forgets this batch's entries of a client and marks everything older of it removed. */
-  clearClient(clientId: string): void {
+  /** Forgets this batch's entries of a client and marks everything older of it (every seq below `floor`) removed. */
+  clearClient(clientId: string, floor: number): void {
     this.queues.delete(clientId);
     this.inflight.delete(clientId);
     this.inbound.delete(clientId);
-    this.cleared.add(clientId);
+    this.cleared.set(clientId, floor);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Keys and values of the LMDB store, format 1 (see `lmdb.ts` for the layout).
+ * Keys and values of the LMDB store, format 2 (see `lmdb.ts` for the layout).
  *
  * Keys are raw bytes compared bytewise (lmdb `keyEncoding: "binary"`):
  *
@@ -106,22 +106,44 @@ export function decodeMessage(value: unknown): StoredMessage {
   return out;
 }
 
-type DeliveryTuple = [number, QoS, boolean, number[]?];
+/**
+ * The optional tail of a queue or in-flight tuple: `subscriptionIds` (null
+ * when absent but `bytes` follows), then `bytes`. Tuples written without
+ * `bytes` (format 1) end earlier and decode with `bytes` undefined.
+ */
+type OptionalTail = [(number[] | null)?, number?];
+
+function pushTail(tuple: unknown[], d: StoredDelivery): void {
+  if (d.bytes !== undefined) tuple.push(d.subscriptionIds ?? null, d.bytes);
+  else if (d.subscriptionIds !== undefined) tuple.push(d.subscriptionIds);
+}
+
+function readTail(out: StoredDelivery, [subscriptionIds, bytes]: OptionalTail): void {
+  if (subscriptionIds != null) out.subscriptionIds = subscriptionIds;
+  if (bytes !== undefined) out.bytes = bytes;
+}
+
+type DeliveryTuple = [number, QoS, boolean, ...OptionalTail];
 
 export function encodeDelivery(d: StoredDelivery): unknown {
   const tuple: DeliveryTuple = [d.messageId, d.qos, d.retain];
-  if (d.subscriptionIds !== undefined) tuple.push(d.subscriptionIds);
+  pushTail(tuple, d);
   return tuple;
 }
 
 export function decodeDelivery(value: unknown): StoredDelivery {
-  const [messageId, qos, retain, subscriptionIds] = value as DeliveryTuple;
+  const [messageId, qos, retain, ...tail] = value as DeliveryTuple;
   const out: StoredDelivery = { messageId, qos, retain };
-  if (subscriptionIds !== undefined) out.subscriptionIds = subscriptionIds;
+  readTail(out, tail);
   return out;
 }
 
-type InflightTuple = [number, QoS, boolean, number, 0 | 1, number, number[]?];
+/** Just the `bytes` of an encoded queue entry (0 when absent), without building the record. */
+export function deliveryBytes(value: unknown): number {
+  return (value as DeliveryTuple)[4] ?? 0;
+}
+
+type InflightTuple = [number, QoS, boolean, number, 0 | 1, number, ...OptionalTail];
 
 export function encodeInflight(e: StoredInflight): unknown {
   const tuple: InflightTuple = [
@@ -132,12 +154,12 @@ export function encodeInflight(e: StoredInflight): unknown {
     e.state === "pubrel" ? 1 : 0,
     e.order,
   ];
-  if (e.subscriptionIds !== undefined) tuple.push(e.subscriptionIds);
+  pushTail(tuple, e);
   return tuple;
 }
 
 export function decodeInflight(value: unknown): StoredInflight {
-  const [messageId, qos, retain, packetId, state, order, subscriptionIds] = value as InflightTuple;
+  const [messageId, qos, retain, packetId, state, order, ...tail] = value as InflightTuple;
   const out: StoredInflight = {
     messageId,
     qos,
@@ -146,9 +168,12 @@ export function decodeInflight(value: unknown): StoredInflight {
     state: state === 1 ? "pubrel" : "publish",
     order,
   };
-  if (subscriptionIds !== undefined) out.subscriptionIds = subscriptionIds;
+  readTail(out, tail);
   return out;
 }
+
+/** A queue floor (`floors` table): [client id, floor seq]. */
+export type FloorTuple = [string, number];
 
 /** Sessions are maps (rarely written, and free to grow fields). */
 export function encodeSession(s: StoredSession): unknown {

@@ -1,7 +1,8 @@
 /**
  * Opening the LMDB store's directory (see `lmdb.ts` for the layout): the
- * lock, the checks that refuse what must not be used, and the creation of a
- * new store. Opening never changes a file it refuses.
+ * lock, the checks that refuse what must not be used, the creation of a
+ * new store and the upgrade of a format 1 store. Opening never changes a
+ * file it refuses.
  */
 import {
   accessSync,
@@ -18,10 +19,17 @@ import { join } from "node:path";
 import { type Database, type DatabaseOptions, open, type RootDatabase } from "lmdb";
 import { DirectoryLock, LOCK_FILE } from "./dir-lock.js";
 import { StoreError, StoreErrorCode } from "./errors.js";
-import { readU64 } from "./lmdb-codec.js";
+import { type FloorTuple, readU64 } from "./lmdb-codec.js";
 
-/** On-disk format written and read by this version. */
-export const FORMAT_VERSION = 1;
+/**
+ * On-disk format written and read by this version. 2: queue floors (the
+ * `floors` table: a deleted session's queue entries below its floor are
+ * garbage, which format 1 code would show to a new session of the same
+ * client) and entry sizes in queue and in-flight tuples.
+ */
+export const FORMAT_VERSION = 2;
+/** An older format this version upgrades when opening it (adding the empty `floors` table). */
+const UPGRADABLE_FORMAT = 1;
 /** Name of the database file in the data directory. */
 export const DATA_FILE = "starling.mdb";
 
@@ -33,6 +41,7 @@ export const TABLES = [
   "inflight",
   "inbound",
   "retained",
+  "floors",
 ] as const;
 export type Table = (typeof TABLES)[number];
 export type Db = Database<unknown, Buffer>;
@@ -61,6 +70,8 @@ export interface OpenedEnvironment {
   db: Tables;
   nextMessageId: number;
   nextSeq: number;
+  /** Queue floors of deleted sessions whose entries are not all removed yet, by client id. */
+  floors: Map<string, number>;
 }
 
 /**
@@ -241,7 +252,14 @@ function openTables(
       dir,
     );
   }
-  if (format.format !== FORMAT_VERSION) {
+  if (format.format === UPGRADABLE_FORMAT) {
+    // Format 1 data reads the same in format 2 (no floors; entries without sizes).
+    const m = meta;
+    root.transactionSync(() => {
+      root.openDB("floors", { ...tableOptions, create: true } as DatabaseOptions);
+      m.putSync("format", { format: FORMAT_VERSION });
+    });
+  } else if (format.format !== FORMAT_VERSION) {
     throw new StoreError(
       StoreErrorCode.Incompatible,
       `${dir} holds a Starling store in format ${format.format}; this version of Starling reads format ${FORMAT_VERSION}. ` +
@@ -279,7 +297,12 @@ function openTables(
     nextMessageId = Math.max(nextMessageId, readU64(key, 0) + 1);
   }
   nextSeq = Math.max(nextSeq, 1);
-  return { meta, db, nextMessageId, nextSeq };
+  const floors = new Map<string, number>();
+  for (const { value } of db.floors.getRange()) {
+    const [clientId, floor] = value as FloorTuple;
+    floors.set(clientId, floor);
+  }
+  return { meta, db, nextMessageId, nextSeq, floors };
 }
 
 /** A database without the meta record is initialised only if it holds nothing (a creation cut short). */

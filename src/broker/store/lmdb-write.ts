@@ -9,6 +9,7 @@ import {
   encodeInflight,
   encodeMessage,
   encodeSession,
+  type FloorTuple,
   packetKey,
   queueKey,
   type RetainedTuple,
@@ -18,27 +19,49 @@ import {
 import type { Db, MetaDb, Tables } from "./lmdb-open.js";
 
 const REMOVE_CHUNK = 1024;
+/**
+ * Queue entries of deleted sessions removed per transaction by default, at
+ * most: about 10 ms of work, however long the queues (a 100,000-entry queue
+ * removed in one transaction blocked the event loop for over 0.5 s).
+ */
+export const QUEUE_DELETE_CHUNK = 2000;
+
+/** What a write did about deleted sessions' queues. */
+export interface WriteOutcome {
+  /** Floors whose queue has no entry below them any more (their records are removed). */
+  finished: FloorTuple[];
+  /** Entries below a floor remain for later transactions. */
+  more: boolean;
+}
 
 /**
  * Writes one batch; runs inside the write transaction. Reference counts are
  * worked out here from what is actually replaced and removed (see
  * `lmdb-batch.ts`); a message staged in the batch is written only if
  * something refers to it, and a stored message goes with its last reference.
+ *
+ * A deleted session's in-flight and inbound entries (at most 65,535 of each)
+ * go at once; its queue entries, below the queue floor recorded in `floors`,
+ * up to `deleteChunk` per transaction, this batch's deletions first (see
+ * `lmdb.ts`, "Deleting a session").
  */
 export function writeBatch(
   db: Tables,
   meta: MetaDb,
   batch: Batch,
   counters: [number, number],
-): void {
+  deleteChunk: number,
+): WriteOutcome {
   const refs = new Map<number, number>();
   const bump = (id: number, by: number) => refs.set(id, (refs.get(id) ?? 0) + by);
 
-  for (const clientId of batch.cleared) {
+  for (const [clientId, floor] of batch.cleared) {
     const client = clientPart(clientId);
-    removeRange(db.queue, client, (v) => bump(decodeDelivery(v).messageId, -1));
-    removeRange(db.inflight, client, (v) => bump(decodeInflight(v).messageId, -1));
-    removeRange(db.inbound, client);
+    // A later deletion's floor is higher: it covers what an earlier one had left.
+    db.floors.putSync(client, [clientId, floor] satisfies FloorTuple);
+    const end = clientEnd(client);
+    removeRange(db.inflight, client, end, Infinity, (v) => bump(decodeInflight(v).messageId, -1));
+    removeRange(db.inbound, client, end, Infinity);
   }
   for (const [clientId, session] of batch.sessions) {
     const key = clientPart(clientId);
@@ -90,6 +113,9 @@ export function writeBatch(
       bump(id, 1);
     } else if (old !== undefined) db.retained.removeSync(key);
   }
+  const outcome = deleteBelowFloors(db, batch, deleteChunk, (v) =>
+    bump(decodeDelivery(v).messageId, -1),
+  );
   for (const [id, delta] of refs) {
     const key = u64(id);
     const fresh = batch.messages.get(id);
@@ -110,18 +136,62 @@ export function writeBatch(
     }
   }
   meta.putSync("counters", counters);
+  return outcome;
 }
 
-/** Removes every key of one client from a table, in chunks (inside the write transaction). */
-function removeRange(db: Db, client: Buffer, each?: (value: unknown) => void): void {
-  const end = clientEnd(client);
-  for (;;) {
+/**
+ * Removes up to `chunk` queue entries below the floors of deleted sessions
+ * (this batch's deletions first: they are usually short and then gone in
+ * this commit) and the floors with nothing left below them.
+ */
+function deleteBelowFloors(
+  db: Tables,
+  batch: Batch,
+  chunk: number,
+  each: (value: unknown) => void,
+): WriteOutcome {
+  const floors: [Buffer, FloorTuple][] = [];
+  for (const [clientId, floor] of batch.cleared)
+    floors.push([clientPart(clientId), [clientId, floor]]);
+  for (const { key, value } of db.floors.getRange()) {
+    const tuple = value as FloorTuple;
+    if (!batch.cleared.has(tuple[0])) floors.push([Buffer.from(key), tuple]);
+  }
+  const finished: FloorTuple[] = [];
+  let budget = chunk;
+  for (const [client, tuple] of floors) {
+    if (budget === 0) return { finished, more: true };
+    const removed = removeRange(db.queue, client, queueKey(client, tuple[1]), budget, each);
+    if (removed === budget) return { finished, more: true }; // perhaps more below this floor
+    budget -= removed;
+    db.floors.removeSync(client);
+    finished.push(tuple);
+  }
+  return { finished, more: false };
+}
+
+/**
+ * Removes the keys in [start, end) from a table, at most `limit`, in chunks
+ * (inside the write transaction); returns how many it removed.
+ */
+function removeRange(
+  db: Db,
+  start: Buffer,
+  end: Buffer,
+  limit: number,
+  each?: (value: unknown) => void,
+): number {
+  let removed = 0;
+  while (removed < limit) {
+    const chunk = Math.min(REMOVE_CHUNK, limit - removed);
     const keys: Buffer[] = [];
-    for (const { key, value } of db.getRange({ start: client, end, limit: REMOVE_CHUNK })) {
+    for (const { key, value } of db.getRange({ start, end, limit: chunk })) {
       each?.(value);
       keys.push(Buffer.from(key));
     }
     for (const key of keys) db.removeSync(key);
-    if (keys.length < REMOVE_CHUNK) return;
+    removed += keys.length;
+    if (keys.length < chunk) break;
   }
+  return removed;
 }

@@ -6,26 +6,50 @@
  * `DIR/starling.mdb` (the database), `DIR/starling.mdb-lock` (LMDB's reader
  * table), `DIR/starling.lock` (the pid owning the directory, see `dir-lock.ts`).
  *
- * ## Keyspace, format 1
+ * ## Keyspace, format 2
  * Named LMDB databases in one environment, so that one transaction covers all
  * of them (keys and values are described in `lmdb-codec.ts`):
  *
  * | database   | key                          | value                                   |
  * |------------|------------------------------|-----------------------------------------|
- * | `meta`     | `"format"`, `"counters"`     | `{ format: 1 }`; `[nextMessageId, nextSeq]` |
+ * | `meta`     | `"format"`, `"counters"`     | `{ format: 2 }`; `[nextMessageId, nextSeq]` |
  * | `sessions` | client                       | the session (a map)                     |
  * | `messages` | message id (u64)             | `[topic, payload, qos, retain, expiresAt, origin, properties?]` |
  * | `refs`     | message id (u64)             | number of queue, in-flight and retained entries referring to it |
- * | `queue`    | client, seq (u64)            | `[messageId, qos, retain, subscriptionIds?]` |
- * | `inflight` | client, packet id (u16)      | `[messageId, qos, retain, packetId, 0 publish / 1 pubrel, order, subscriptionIds?]` |
+ * | `queue`    | client, seq (u64)            | `[messageId, qos, retain, subscriptionIds?, bytes?]` |
+ * | `inflight` | client, packet id (u16)      | `[messageId, qos, retain, packetId, 0 publish / 1 pubrel, order, subscriptionIds?, bytes?]` |
  * | `inbound`  | client, packet id (u16)      | `true`                                  |
  * | `retained` | topic                        | `[topic, messageId]`                    |
+ * | `floors`   | client                       | `[clientId, floor seq]`: the client's queue entries below it are a deleted session's |
+ *
+ * (`subscriptionIds` is null when absent and `bytes` follows; format 1,
+ * which had no `floors` and no `bytes`, is upgraded on open by adding the
+ * empty table.)
  *
  * A client's queue is one contiguous key range ordered by seq, so `readQueue`
  * is a range scan that stops after `limit` entries; nothing loads a whole
  * queue into memory. Message ids and seqs come from two counters (seqs are
  * shared by all clients: increasing per client, not contiguous), written in
  * every commit, so they continue after a restart and never reuse a number.
+ * `queueSize` scans the client's range once, reading the `bytes` of each
+ * entry (no message), then keeps the figures up to date as entries come and go.
+ *
+ * ## Deleting a session
+ * Removing a 100,000-entry queue in one transaction blocks the event loop
+ * for over half a second, so `deleteSession` does not: the commit that
+ * writes the deletion removes the session, its in-flight and inbound entries,
+ * and records the client's queue floor, the first seq not yet handed out
+ * (seqs only grow, so every entry the deleted session had is below it and
+ * every entry of a new session with the same client id is above it). Every
+ * read of the client's queue starts at its floor, so the old entries are
+ * invisible from the moment `deleteSession` is called. Each transaction then
+ * removes up to `deleteChunk` (2000) entries below floors, with their
+ * message references (this batch's deletions first: a short queue is gone in
+ * the same commit), and drops a floor once nothing is left below it. When
+ * entries remain, the store commits again by itself on a later event-loop
+ * turn (`commit()` with nothing staged also takes a step), and an open
+ * resumes where a closed or crashed process stopped: the floors are in the
+ * database, written in the same transactions as what they cover.
  *
  * ## Group commit
  * Mutating calls only stage into an in-memory batch (`lmdb-batch.ts`); reads
@@ -86,6 +110,8 @@ import {
   decodeInflight,
   decodeMessage,
   decodeSession,
+  deliveryBytes,
+  type FloorTuple,
   queueKey,
   type RetainedTuple,
   readU64,
@@ -100,11 +126,12 @@ import {
   openEnvironment,
   type Tables,
 } from "./lmdb-open.js";
-import { writeBatch } from "./lmdb-write.js";
+import { QUEUE_DELETE_CHUNK, type WriteOutcome, writeBatch } from "./lmdb-write.js";
 import { compareCodePoints } from "./order.js";
 import { byOrder, copyDelivery, copyInflight, copySession, normalMessage } from "./records.js";
 import type {
   QueueEntry,
+  RetainedEntry,
   Store,
   StoredDelivery,
   StoredInflight,
@@ -121,6 +148,11 @@ export type SyncMode = "full" | "relaxed";
 export interface LmdbStoreOptions {
   /** `full` (default): resolve commits after fdatasync; `relaxed`: after the commit, before the flush. */
   sync?: SyncMode;
+  /**
+   * Queue entries of deleted sessions removed per commit, at most (default
+   * 2000, about 10 ms of work): bounds how long a commit blocks the event loop.
+   */
+  deleteChunk?: number;
 }
 
 /**
@@ -140,6 +172,7 @@ export class LmdbStore implements Store {
   /** The data directory (absolute). */
   readonly directory: string;
   readonly sync: SyncMode;
+  readonly #deleteChunk: number;
 
   #root: RootDatabase;
   #meta: MetaDb;
@@ -160,10 +193,25 @@ export class LmdbStore implements Store {
   #nextSeq: number;
   /** Visible queue lengths of the clients asked about (kept up to date by enqueue/dequeue). */
   #queueLengths = new Map<string, number>();
+  /** Visible queue byte sums of the clients asked about (likewise). */
+  #queueBytes = new Map<string, number>();
+  /**
+   * Queue floors by client id (see "Deleting a session"): set by
+   * `deleteSession`, forgotten once the database has no entry below them.
+   */
+  #floors: Map<string, number>;
+  /** The next step of deleting the entries below floors, when one is scheduled. */
+  #deletionStep: NodeJS.Immediate | undefined;
 
-  private constructor(directory: string, sync: SyncMode, o: OpenedEnvironment) {
+  private constructor(
+    directory: string,
+    sync: SyncMode,
+    deleteChunk: number,
+    o: OpenedEnvironment,
+  ) {
     this.directory = directory;
     this.sync = sync;
+    this.#deleteChunk = deleteChunk;
     this.#root = o.root;
     this.#meta = o.meta;
     this.#db = o.db;
@@ -171,6 +219,9 @@ export class LmdbStore implements Store {
     this.#file = o.file;
     this.#nextMessageId = o.nextMessageId;
     this.#nextSeq = o.nextSeq;
+    this.#floors = o.floors;
+    // A deletion a previous process did not finish goes on.
+    if (this.#floors.size > 0) this.#continueDeletions();
   }
 
   /**
@@ -182,8 +233,14 @@ export class LmdbStore implements Store {
     if (sync !== "full" && sync !== "relaxed") {
       throw new InvalidArgumentError(`sync must be "full" or "relaxed", not ${String(sync)}`);
     }
+    const deleteChunk = options.deleteChunk ?? QUEUE_DELETE_CHUNK;
+    if (!Number.isSafeInteger(deleteChunk) || deleteChunk < 1) {
+      throw new InvalidArgumentError(
+        `deleteChunk must be a positive integer, not ${String(deleteChunk)}`,
+      );
+    }
     const dir = resolve(directory);
-    return new LmdbStore(dir, sync, await openEnvironment(dir));
+    return new LmdbStore(dir, sync, deleteChunk, await openEnvironment(dir));
   }
 
   // ---- sessions -------------------------------------------------------------
@@ -195,8 +252,12 @@ export class LmdbStore implements Store {
   deleteSession(clientId: string): void {
     const batch = this.#stage();
     batch.sessions.set(clientId, null);
-    batch.clearClient(clientId);
+    // Every seq handed out so far is below the floor, every later one at or above it.
+    const floor = this.#nextSeq;
+    batch.clearClient(clientId, floor);
+    this.#floors.set(clientId, floor);
     this.#queueLengths.set(clientId, 0);
+    this.#queueBytes.set(clientId, 0);
   }
 
   async getSession(clientId: string): Promise<StoredSession | undefined> {
@@ -246,16 +307,15 @@ export class LmdbStore implements Store {
     const batch = this.#stage();
     const seq = this.#nextSeq++;
     Batch.entries(batch.queues, clientId).set(seq, copyDelivery(delivery));
-    const length = this.#queueLengths.get(clientId);
-    if (length !== undefined) this.#queueLengths.set(clientId, length + 1);
+    this.#resize(clientId, 1, delivery.bytes ?? 0);
     return seq;
   }
 
   dequeue(clientId: string, seq: number): void {
     const batch = this.#stage();
-    const length = this.#queueLengths.get(clientId);
-    if (length !== undefined && this.#queued(clientId, seq)) {
-      this.#queueLengths.set(clientId, length - 1);
+    if (this.#queueLengths.has(clientId) || this.#queueBytes.has(clientId)) {
+      const entry = this.#queuedEntry(clientId, seq);
+      if (entry !== undefined) this.#resize(clientId, -1, -(entry.bytes ?? 0));
     }
     Batch.entries(batch.queues, clientId).set(seq, null);
   }
@@ -273,7 +333,7 @@ export class LmdbStore implements Store {
     let i = 0;
     if (!hideDb) {
       const client = clientPart(clientId);
-      const from = Math.max(0, Math.floor(afterSeq) + 1);
+      const from = Math.max(0, Math.floor(afterSeq) + 1, this.#floor(clientId));
       const range = this.#db.queue.getRange({
         start: queueKey(client, Math.min(from, Number.MAX_SAFE_INTEGER)),
         end: clientEnd(client),
@@ -299,6 +359,18 @@ export class LmdbStore implements Store {
       this.#queueLengths.set(clientId, length);
     }
     return length;
+  }
+
+  async queueSize(clientId: string): Promise<{ length: number; bytes: number }> {
+    this.#usable();
+    let length = this.#queueLengths.get(clientId);
+    let bytes = this.#queueBytes.get(clientId);
+    if (length === undefined || bytes === undefined) {
+      ({ length, bytes } = this.#sizeQueue(clientId));
+      this.#queueLengths.set(clientId, length);
+      this.#queueBytes.set(clientId, bytes);
+    }
+    return { length, bytes };
   }
 
   // ---- in flight --------------------------------------------------------------
@@ -351,7 +423,7 @@ export class LmdbStore implements Store {
     this.#stage().retained.set(topic, messageId ?? null);
   }
 
-  async listRetained(): Promise<{ topic: string; message: StoredMessage }[]> {
+  async listRetained(): Promise<RetainedEntry[]> {
     this.#usable();
     const changed = new Map<string, number | null>();
     for (const b of this.#oldestFirst())
@@ -362,10 +434,10 @@ export class LmdbStore implements Store {
       if (!changed.has(topic)) ids.push([topic, id]);
     }
     for (const [topic, id] of changed) if (id !== null) ids.push([topic, id]);
-    const out: { topic: string; message: StoredMessage }[] = [];
-    for (const [topic, id] of ids) {
-      const message = this.#message(id);
-      if (message !== undefined) out.push({ topic, message });
+    const out: RetainedEntry[] = [];
+    for (const [topic, messageId] of ids) {
+      const message = this.#message(messageId);
+      if (message !== undefined) out.push({ topic, messageId, message });
     }
     return out.sort((a, b) => compareCodePoints(a.topic, b.topic));
   }
@@ -378,19 +450,32 @@ export class LmdbStore implements Store {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#commit();
+    return this.#commit(true);
   }
 
-  /** Counts after committing what is staged; `sizeBytes` is the database file's size. */
+  /**
+   * Counts after committing what is staged (without a step of deferred
+   * deletion); `sizeBytes` is the database file's size.
+   */
   async summary(): Promise<StoreSummary> {
-    await this.commit();
+    this.#usable();
+    await this.#commit(false);
     const count = (db: Db) => (db.getStats() as { entryCount: number }).entryCount;
+    const floors: [Buffer, number][] = [];
+    for (const { key, value } of this.#db.floors.getRange()) {
+      floors.push([Buffer.from(key), (value as FloorTuple)[1]]);
+    }
+    let pendingDeletions = 0;
+    for (const [client, floor] of floors) {
+      pendingDeletions += this.#db.queue.getCount({ start: client, end: queueKey(client, floor) });
+    }
     return {
       sessions: count(this.#db.sessions),
-      queuedMessages: count(this.#db.queue),
+      queuedMessages: count(this.#db.queue) - pendingDeletions,
       inflightMessages: count(this.#db.inflight),
       retainedMessages: count(this.#db.retained),
       storedMessages: count(this.#db.messages),
+      pendingDeletions,
       sizeBytes: statSync(this.#file).size,
       formatVersion: FORMAT_VERSION,
     };
@@ -402,9 +487,12 @@ export class LmdbStore implements Store {
   }
 
   async #shutdown(): Promise<void> {
+    // What deferred deletion is left goes on when the store is opened again.
+    if (this.#deletionStep !== undefined) clearImmediate(this.#deletionStep);
+    this.#deletionStep = undefined;
     let failure: unknown;
     try {
-      await this.#commit();
+      await this.#commit(false);
     } catch (error) {
       failure = error;
     }
@@ -418,14 +506,15 @@ export class LmdbStore implements Store {
 
   // ---- group commit -----------------------------------------------------------------
 
-  #commit(): Promise<void> {
+  /** Writes what is staged; with `step`, also a step of deferred deletion when nothing is staged. */
+  #commit(step: boolean): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#inProgress !== undefined) {
       if (this.#pending.empty) return this.#inProgress;
       this.#next ??= deferred();
       return this.#next.promise;
     }
-    if (this.#pending.empty) return Promise.resolve();
+    if (this.#pending.empty && !(step && this.#floors.size > 0)) return Promise.resolve();
     return this.#start();
   }
 
@@ -434,17 +523,23 @@ export class LmdbStore implements Store {
     this.#pending = new Batch();
     this.#writing = batch;
     const done = this.#write(batch).then(
-      () => {
+      (outcome) => {
         this.#writing = undefined;
         this.#inProgress = undefined;
+        for (const [clientId, floor] of outcome.finished) {
+          // Unless deleted again meanwhile (a higher floor).
+          if (this.#floors.get(clientId) === floor) this.#floors.delete(clientId);
+        }
+        if (outcome.more) this.#continueDeletions();
         const next = this.#next;
         this.#next = undefined;
-        if (next !== undefined) this.#commit().then(next.resolve, next.reject);
+        if (next !== undefined) this.#commit(false).then(next.resolve, next.reject);
       },
       (cause: unknown) => {
         this.#writing = undefined;
         this.#inProgress = undefined;
         this.#queueLengths.clear();
+        this.#queueBytes.clear();
         this.#failed = new StoreError(
           StoreErrorCode.Failed,
           `a commit to the store in ${this.directory} failed (${messageOf(cause)}); ` +
@@ -461,11 +556,30 @@ export class LmdbStore implements Store {
     return done;
   }
 
-  async #write(batch: Batch): Promise<void> {
+  async #write(batch: Batch): Promise<WriteOutcome> {
     const counters: [number, number] = [this.#nextMessageId, this.#nextSeq];
-    await this.#root.childTransaction(() => writeBatch(this.#db, this.#meta, batch, counters));
+    const outcome = await this.#root.childTransaction(() =>
+      writeBatch(this.#db, this.#meta, batch, counters, this.#deleteChunk),
+    );
     if (this.sync === "full") await this.#root.flushed;
     this.#root.resetReadTxn();
+    return outcome;
+  }
+
+  /**
+   * Takes the next step of deleting entries below floors on a later turn of
+   * the event loop, unless a commit takes it first. Does not keep the
+   * process alive.
+   */
+  #continueDeletions(): void {
+    if (this.#deletionStep !== undefined) return;
+    this.#deletionStep = setImmediate(() => {
+      this.#deletionStep = undefined;
+      if (this.#closing !== undefined || this.#inProgress !== undefined) return;
+      // A failure is reported by the next commit the broker makes.
+      this.#commit(true).catch(() => {});
+    });
+    this.#deletionStep.unref();
   }
 
   // ---- reads through the staged batches ------------------------------------------------
@@ -487,22 +601,72 @@ export class LmdbStore implements Store {
     return raw === undefined ? undefined : decodeMessage(raw);
   }
 
-  #queued(clientId: string, seq: number): boolean {
+  /** The client's queue floor (0: none): its entries in the database below it are a deleted session's. */
+  #floor(clientId: string): number {
+    return this.#floors.get(clientId) ?? 0;
+  }
+
+  /** The visible queue entry of a client at `seq`, if any. */
+  #queuedEntry(clientId: string, seq: number): StoredDelivery | undefined {
     const s = staged(this.#newestFirst(), (b) => b.queues, clientId, seq);
-    if (s !== undefined) return s !== null;
-    return this.#db.queue.doesExist(queueKey(clientPart(clientId), seq));
+    if (s !== undefined) return s ?? undefined;
+    if (seq < this.#floor(clientId)) return undefined;
+    const raw = this.#db.queue.get(queueKey(clientPart(clientId), seq));
+    return raw === undefined ? undefined : decodeDelivery(raw);
+  }
+
+  /** Adjusts the known queue figures of a client (those not known stay unknown). */
+  #resize(clientId: string, length: number, bytes: number): void {
+    const n = this.#queueLengths.get(clientId);
+    if (n !== undefined) this.#queueLengths.set(clientId, n + length);
+    const b = this.#queueBytes.get(clientId);
+    if (b !== undefined) this.#queueBytes.set(clientId, b + bytes);
+  }
+
+  /** The database's part of a client's visible queue: from its floor to its end. */
+  #queueRange(clientId: string): { client: Buffer; start: Buffer; end: Buffer } {
+    const client = clientPart(clientId);
+    const floor = this.#floor(clientId);
+    return {
+      client,
+      start: floor > 0 ? queueKey(client, floor) : client,
+      end: clientEnd(client),
+    };
   }
 
   #countQueue(clientId: string): number {
     const { entries, hideDb } = overlay(this.#oldestFirst(), (b) => b.queues, clientId);
-    const client = clientPart(clientId);
-    let n = hideDb ? 0 : this.#db.queue.getCount({ start: client, end: clientEnd(client) });
+    if (hideDb) return [...entries.values()].filter((d) => d !== null).length;
+    const { client, start, end } = this.#queueRange(clientId);
+    const floor = this.#floor(clientId);
+    let n = this.#db.queue.getCount({ start, end });
     for (const [seq, d] of entries) {
-      const inDb = !hideDb && this.#db.queue.doesExist(queueKey(client, seq));
+      const inDb = seq >= floor && this.#db.queue.doesExist(queueKey(client, seq));
       if (inDb && d === null) n--;
       else if (!inDb && d !== null) n++;
     }
     return n;
+  }
+
+  /** Length and bytes of a client's visible queue: one scan of its range, reading no message. */
+  #sizeQueue(clientId: string): { length: number; bytes: number } {
+    const { entries, hideDb } = overlay(this.#oldestFirst(), (b) => b.queues, clientId);
+    let length = 0;
+    let bytes = 0;
+    if (!hideDb) {
+      const { client, start, end } = this.#queueRange(clientId);
+      for (const { key, value } of this.#db.queue.getRange({ start, end })) {
+        if (entries.has(readU64(key, client.length))) continue; // removed by a staged batch
+        length++;
+        bytes += deliveryBytes(value);
+      }
+    }
+    for (const d of entries.values()) {
+      if (d === null) continue;
+      length++;
+      bytes += d.bytes ?? 0;
+    }
+    return { length, bytes };
   }
 
   /** A client's entries of one kind, from the database and the staged batches. */

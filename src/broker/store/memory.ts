@@ -10,6 +10,10 @@
  *   a batch, e.g. dequeued and put in flight);
  * - reads see every change at once (read-your-writes), and `commit()`
  *   resolves on the next microtask;
+ * - `deleteSession` removes a queue at once, however long (nothing is
+ *   deferred: `pendingDeletions` is always 0), and releases its messages
+ *   at the next commit;
+ * - `queueSize` is kept with each queue (the sum of its entries' `bytes`);
  * - records come back in the normal form of `records.ts` (copies, no
  *   `undefined` fields); a message's payload is not copied and must not be
  *   changed by the caller.
@@ -19,6 +23,7 @@ import { compareCodePoints } from "./order.js";
 import { byOrder, copyDelivery, copyInflight, copySession, normalMessage } from "./records.js";
 import type {
   QueueEntry,
+  RetainedEntry,
   Store,
   StoredDelivery,
   StoredInflight,
@@ -42,20 +47,28 @@ class MemoryQueue {
   #seqs: number[] = [];
   #entries = new Map<number, StoredDelivery>();
   #dead = 0;
+  /** Sum of the entries' `bytes`. */
+  #bytes = 0;
 
   get length(): number {
     return this.#entries.size;
   }
 
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   push(seq: number, delivery: StoredDelivery): void {
     this.#seqs.push(seq);
     this.#entries.set(seq, delivery);
+    this.#bytes += delivery.bytes ?? 0;
   }
 
   remove(seq: number): StoredDelivery | undefined {
     const delivery = this.#entries.get(seq);
     if (delivery === undefined) return undefined;
     this.#entries.delete(seq);
+    this.#bytes -= delivery.bytes ?? 0;
     this.#dead++;
     if (this.#dead > 32 && this.#dead > this.#entries.size) {
       this.#seqs = this.#seqs.filter((s) => this.#entries.has(s));
@@ -196,6 +209,12 @@ export class MemoryStore implements Store {
     return this.#queues.get(clientId)?.length ?? 0;
   }
 
+  async queueSize(clientId: string): Promise<{ length: number; bytes: number }> {
+    this.#usable();
+    const queue = this.#queues.get(clientId);
+    return { length: queue?.length ?? 0, bytes: queue?.bytes ?? 0 };
+  }
+
   // ---- in flight --------------------------------------------------------------
 
   putInflight(clientId: string, entry: StoredInflight): void {
@@ -265,12 +284,12 @@ export class MemoryStore implements Store {
     if (old !== undefined) this.#unref(old);
   }
 
-  async listRetained(): Promise<{ topic: string; message: StoredMessage }[]> {
+  async listRetained(): Promise<RetainedEntry[]> {
     this.#usable();
-    const out: { topic: string; message: StoredMessage }[] = [];
-    for (const [topic, id] of this.#retained) {
-      const slot = this.#messages.get(id);
-      if (slot !== undefined) out.push({ topic, message: slot.message });
+    const out: RetainedEntry[] = [];
+    for (const [topic, messageId] of this.#retained) {
+      const slot = this.#messages.get(messageId);
+      if (slot !== undefined) out.push({ topic, messageId, message: slot.message });
     }
     return out.sort((a, b) => compareCodePoints(a.topic, b.topic));
   }
@@ -295,6 +314,7 @@ export class MemoryStore implements Store {
       inflightMessages: inflight,
       retainedMessages: this.#retained.size,
       storedMessages: this.#messages.size,
+      pendingDeletions: 0,
       sizeBytes: 0,
       formatVersion: 0,
     };

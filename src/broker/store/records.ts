@@ -67,6 +67,7 @@ export function copySession(session: StoredSession): StoredSession {
 export function copyDelivery(d: StoredDelivery): StoredDelivery {
   const out: StoredDelivery = { messageId: d.messageId, qos: d.qos, retain: d.retain };
   if (d.subscriptionIds !== undefined) out.subscriptionIds = [...d.subscriptionIds];
+  if (d.bytes !== undefined) out.bytes = d.bytes;
   return out;
 }
 
@@ -80,6 +81,7 @@ export function copyInflight(e: StoredInflight): StoredInflight {
     order: e.order,
   };
   if (e.subscriptionIds !== undefined) out.subscriptionIds = [...e.subscriptionIds];
+  if (e.bytes !== undefined) out.bytes = e.bytes;
   return out;
 }
 

@@ -16,7 +16,16 @@
  * reference goes (a message with no reference at commit time is not kept).
  *
  * Queues are read in pages (`readQueue`) so a session with a million queued
- * messages does not have to sit in memory.
+ * messages does not have to sit in memory; `queueSize` tells how many
+ * entries and payload bytes a queue holds without reading its messages
+ * (each entry records its message's payload size, `StoredDelivery.bytes`).
+ *
+ * `deleteSession` takes effect at once for every read, however long the
+ * queue: a durable store may remove a long queue's entries from disk over
+ * the following commits (a bounded number per commit, so one commit never
+ * blocks the event loop for long), and keeps the messages only they refer
+ * to until then (`StoreSummary.pendingDeletions`). A new session with the
+ * same client id sees only its own entries, across a restart or a crash too.
  */
 import type { Properties, ProtocolVersion, QoS, Will } from "../../protocol/index.js";
 
@@ -62,6 +71,11 @@ export interface StoredDelivery {
   qos: QoS;
   retain: boolean;
   subscriptionIds?: number[];
+  /**
+   * Payload bytes of the message, recorded with the entry so a queue's size
+   * is known without reading its messages (`queueSize`). Absent: counted as 0.
+   */
+  bytes?: number;
 }
 
 /** An outbound QoS 1/2 message awaiting acknowledgement. */
@@ -79,13 +93,27 @@ export interface QueueEntry {
   delivery: StoredDelivery;
 }
 
+/** A retained topic as `listRetained` lists it. */
+export interface RetainedEntry {
+  topic: string;
+  messageId: number;
+  message: StoredMessage;
+}
+
 /** What `inspect` reports (`starling store inspect DIR`). */
 export interface StoreSummary {
   sessions: number;
   queuedMessages: number;
   inflightMessages: number;
   retainedMessages: number;
+  /** Messages stored (referred to by queue, in-flight or retained entries, or by `pendingDeletions`). */
   storedMessages: number;
+  /**
+   * Queue entries of deleted sessions not yet removed from disk: invisible to
+   * every read and not in `queuedMessages`, removed a bounded number per
+   * commit (0 once done, and always 0 for memory).
+   */
+  pendingDeletions: number;
   /** Bytes on disk (0 for memory). */
   sizeBytes: number;
   formatVersion: number;
@@ -97,7 +125,12 @@ export interface Store {
 
   // ---- sessions -------------------------------------------------------------
   putSession(session: StoredSession): void;
-  /** Removes the session with its queue, in-flight and inbound QoS 2 entries. */
+  /**
+   * Removes the session with its queue, in-flight and inbound QoS 2 entries.
+   * Every read stops showing them at once; entries queued for the client id
+   * afterwards belong to a new queue. A durable store may remove a long
+   * queue from disk over later commits (see the module comment).
+   */
   deleteSession(clientId: string): void;
   getSession(clientId: string): Promise<StoredSession | undefined>;
   listSessions(): Promise<StoredSession[]>;
@@ -115,6 +148,13 @@ export interface Store {
   /** Up to `limit` entries with seq > `afterSeq`, in order. */
   readQueue(clientId: string, afterSeq: number, limit: number): Promise<QueueEntry[]>;
   queueLength(clientId: string): Promise<number>;
+  /**
+   * The number of entries in the session's queue and the sum of their
+   * `bytes` (entries without it count 0), staged changes included. Reads no
+   * message: a durable store scans only this queue's entries (once; then it
+   * keeps the figures up to date).
+   */
+  queueSize(clientId: string): Promise<{ length: number; bytes: number }>;
 
   // ---- outbound in flight -------------------------------------------------------
   putInflight(clientId: string, entry: StoredInflight): void;
@@ -130,11 +170,19 @@ export interface Store {
   // ---- retained -------------------------------------------------------------------
   /** Sets (or with undefined, clears) the retained message of a topic. */
   setRetained(topic: string, messageId: number | undefined): void;
-  /** Every retained topic with its message, in topic order. */
-  listRetained(): Promise<{ topic: string; message: StoredMessage }[]>;
+  /**
+   * Every retained topic with its message and the message's id, in topic
+   * order. New queue and in-flight entries may refer to the id like to any
+   * stored message's: the payload is not stored again.
+   */
+  listRetained(): Promise<RetainedEntry[]>;
 
   // ---- lifecycle --------------------------------------------------------------------
-  /** Makes everything staged so far durable; resolves when it is (rejects if it failed). */
+  /**
+   * Makes everything staged so far durable; resolves when it is (rejects if
+   * it failed). Also removes the next few thousand entries of deleted
+   * sessions' queues still on disk (`pendingDeletions`), even with nothing staged.
+   */
   commit(): Promise<void>;
   summary(): Promise<StoreSummary>;
   /** Commits what is staged and releases the store (and its directory lock). */
