@@ -133,6 +133,42 @@ async function receive(c: RawClient, n: number): Promise<PublishPacket[]> {
   return out;
 }
 
+/** A store whose commits can be held (resolved when released) or made to fail. */
+function gated(store: Store) {
+  let holding = false;
+  let failing = false;
+  const gates: (() => void)[] = [];
+  const wrapped = new Proxy(store, {
+    get(target, key) {
+      if (key === "commit") {
+        return async () => {
+          await target.commit();
+          if (failing) throw new Error("disk on fire");
+          if (holding) await new Promise<void>((r) => gates.push(r));
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return {
+    wrapped,
+    hold() {
+      holding = true;
+    },
+    fail() {
+      failing = true;
+    },
+    release() {
+      holding = false;
+      for (const g of gates.splice(0)) g();
+    },
+    get waiting() {
+      return gates.length;
+    },
+  };
+}
+
 // ---- tests ---------------------------------------------------------------------
 
 for (const version of [4, 5] as const) {
@@ -401,42 +437,6 @@ describe("expiry across a restart (5.0)", () => {
 });
 
 describe("acknowledgement after durability", () => {
-  /** A store whose commits can be held (resolved when released) or made to fail. */
-  function gated(store: Store) {
-    let holding = false;
-    let failing = false;
-    const gates: (() => void)[] = [];
-    const wrapped = new Proxy(store, {
-      get(target, key) {
-        if (key === "commit") {
-          return async () => {
-            await target.commit();
-            if (failing) throw new Error("disk on fire");
-            if (holding) await new Promise<void>((r) => gates.push(r));
-          };
-        }
-        const value = Reflect.get(target, key, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-    return {
-      wrapped,
-      hold() {
-        holding = true;
-      },
-      fail() {
-        failing = true;
-      },
-      release() {
-        holding = false;
-        for (const g of gates.splice(0)) g();
-      },
-      get waiting() {
-        return gates.length;
-      },
-    };
-  }
-
   async function setup(t: TestContext) {
     let gate: ReturnType<typeof gated> | undefined;
     const broker = await startOn(t, newDir(), {
@@ -566,5 +566,240 @@ describe("composition: [persistence] in the configuration", () => {
     const sub = await open(t, second.broker, 5, "sub");
     await subscribe(sub.c, "cfg/#", 1);
     assert.equal(str((await receive(sub.c, 1))[0].payload), "kept");
+  });
+});
+
+describe("queues paged from the store", () => {
+  const limits = { maxQueuedMessages: 10_000 };
+
+  /** Publishes `n` QoS 1 messages `0..n-1` to `topic` back to back (3.1.1: no Receive Maximum) and waits for every PUBACK. */
+  async function flood(t: TestContext, broker: Broker, topic: string, from: number, n: number) {
+    const pub = client(t, broker, 4);
+    await pub.connect({ clientId: `flood-${from}` });
+    for (let i = 0; i < n; i++) {
+      pub.send({
+        type: "publish",
+        topic,
+        payload: text(`m${from + i}`),
+        qos: 1,
+        retain: false,
+        dup: false,
+        packetId: (i % 60_000) + 1,
+      });
+    }
+    for (let i = 0; i < n; i++) await pub.next("puback", 10_000);
+    pub.close();
+  }
+
+  const queueOf = (broker: Broker, id: string) => {
+    const session = broker.core.sessions.get(id);
+    assert.ok(session !== undefined, `session ${id}`);
+    return session.queue;
+  };
+
+  it("[MQTT-3.1.2-5] an offline persistent session's queue stays in the store, not in memory, before and after a restart; it arrives in order when the client is back, a page at a time", async (t) => {
+    const dir = newDir();
+    const first = await startOn(t, dir, { limits });
+    const sub = await open(t, first, 5, "sub", persistent(5));
+    await subscribe(sub.c, "t", 1);
+    await leave(sub.c);
+    await flood(t, first, "t", 0, 2500);
+    assert.equal(queueOf(first, "sub").length, 2500);
+    assert.equal(queueOf(first, "sub").loaded, 0, "nothing of an offline queue is held in memory");
+    await first.close();
+
+    const second = await startOn(t, dir, { limits });
+    const q = queueOf(second, "sub");
+    assert.equal(q.length, 2500);
+    assert.equal(q.loaded, 0);
+    let bytes = 0;
+    for (let i = 0; i < 2500; i++) bytes += `m${i}`.length;
+    assert.equal(q.bytes, bytes, "payload bytes counted from the store");
+    const back = await open(t, second, 5, "sub", persistent(5));
+    let maxLoaded = 0;
+    const got: string[] = [];
+    for (let i = 0; i < 2500; i++) {
+      const p = await back.c.next("publish", 10_000);
+      got.push(str(p.payload));
+      back.c.send({ type: "puback", packetId: p.packetId as number });
+      maxLoaded = Math.max(maxLoaded, q.loaded);
+    }
+    assert.deepEqual(
+      got,
+      Array.from({ length: 2500 }, (_, i) => `m${i}`),
+    );
+    assert.ok(maxLoaded <= 1000, `at most a page or two loaded (saw ${maxLoaded})`);
+    assert.equal(await back.c.nothing(200, "publish"), true);
+    await sleep(50);
+    const store = second.core.persistence?.store;
+    assert.equal(await store?.queueLength("sub"), 0);
+  });
+
+  it("[MQTT-4.6.0-6] messages arriving while the stored tail is paged in queue behind it: order kept", async (t) => {
+    const broker = await startOn(t, newDir(), { limits });
+    const sub = await open(t, broker, 5, "sub", persistent(5));
+    await subscribe(sub.c, "t", 1);
+    await leave(sub.c);
+    await flood(t, broker, "t", 0, 1500);
+    const back = await open(t, broker, 5, "sub", {
+      ...persistent(5),
+      properties: { sessionExpiryInterval: 300, receiveMaximum: 10 },
+    });
+    const more = flood(t, broker, "t", 1500, 500);
+    const got: string[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const p = await back.c.next("publish", 10_000);
+      got.push(str(p.payload));
+      back.c.send({ type: "puback", packetId: p.packetId as number });
+    }
+    await more;
+    assert.deepEqual(
+      got,
+      Array.from({ length: 2000 }, (_, i) => `m${i}`),
+    );
+  });
+
+  it("drop-oldest with the queue's tail in the store keeps the newest messages, in order", async (t) => {
+    const broker = await startOn(t, newDir(), {
+      limits: { maxQueuedMessages: 100, queueOverflow: "drop-oldest" },
+    });
+    const sub = await open(t, broker, 5, "sub", persistent(5));
+    await subscribe(sub.c, "t", 1);
+    await leave(sub.c);
+    await flood(t, broker, "t", 0, 250);
+    assert.equal(queueOf(broker, "sub").length, 100);
+    const back = await open(t, broker, 5, "sub", persistent(5));
+    const got = (await receive(back.c, 100)).map((p) => str(p.payload));
+    assert.deepEqual(
+      got,
+      Array.from({ length: 100 }, (_, i) => `m${150 + i}`),
+    );
+    assert.equal(await back.c.nothing(200, "publish"), true);
+    await sleep(50);
+    assert.equal(
+      await broker.core.persistence?.store.queueLength("sub"),
+      0,
+      "dropped entries left the store",
+    );
+  });
+
+  it("[MQTT-3.3.2-5] a message in the stored tail that expired while its client was away is dropped when paged in", async (t) => {
+    const broker = await startOn(t, newDir());
+    const sub = await open(t, broker, 5, "sub", persistent(5));
+    await subscribe(sub.c, "t", 1);
+    await leave(sub.c);
+    const pub = await open(t, broker, 5, "pub");
+    for (let i = 1; i <= 5; i++)
+      await publish(pub.c, i, "t", `short${i}`, 1, { properties: { messageExpiryInterval: 1 } });
+    for (let i = 6; i <= 8; i++) await publish(pub.c, i, "t", `long${i}`, 1);
+    await sleep(1200);
+    const back = await open(t, broker, 5, "sub", persistent(5));
+    const got = (await receive(back.c, 3)).map((p) => str(p.payload));
+    assert.deepEqual(got, ["long6", "long7", "long8"]);
+    assert.equal(await back.c.nothing(200, "publish"), true);
+  });
+
+  it("[MQTT-3.1.2-5] a session resumed with Session Expiry 0 still receives its stored queue, and ends at disconnect", async (t) => {
+    const broker = await startOn(t, newDir(), { limits });
+    const sub = await open(t, broker, 5, "sub", persistent(5));
+    await subscribe(sub.c, "t", 1);
+    await leave(sub.c);
+    await flood(t, broker, "t", 0, 600);
+    const back = await open(t, broker, 5, "sub", { clean: false, properties: {} });
+    assert.equal(back.connack.sessionPresent, true);
+    const got = (await receive(back.c, 600)).map((p) => str(p.payload));
+    assert.deepEqual(
+      got,
+      Array.from({ length: 600 }, (_, i) => `m${i}`),
+    );
+    await leave(back.c);
+    await sleep(50);
+    assert.equal(broker.core.sessions.has("sub"), false);
+    assert.equal(await broker.core.persistence?.store.getSession("sub"), undefined);
+  });
+
+  it("[MQTT-4.3.3-10] a QoS 2 PUBLISH to a stored session, and its PUBREL, leave only after the state they follow is committed", async (t) => {
+    let gate: ReturnType<typeof gated> | undefined;
+    const broker = await startOn(t, newDir(), {
+      wrap: (s) => {
+        gate = gated(s);
+        return gate.wrapped;
+      },
+    });
+    const g = gate as ReturnType<typeof gated>;
+    const sub = await open(t, broker, 5, "sub", persistent(5));
+    await subscribe(sub.c, "t", 2);
+    const pub = await open(t, broker, 5, "pub");
+    g.hold();
+    pub.c.send({
+      type: "publish",
+      topic: "t",
+      payload: text("once"),
+      qos: 2,
+      retain: false,
+      dup: false,
+      packetId: 7,
+    });
+    assert.equal(await sub.c.nothing(200, "publish"), true, "no PUBLISH before its commit");
+    g.release();
+    const p = await sub.c.next("publish");
+    assert.equal(str(p.payload), "once");
+    g.hold();
+    sub.c.send({ type: "pubrec", packetId: p.packetId as number });
+    assert.equal(await sub.c.nothing(200, "pubrel"), true, "no PUBREL before its commit");
+    g.release();
+    assert.equal((await sub.c.next("pubrel")).packetId, p.packetId);
+  });
+});
+
+describe("retained messages in the store", () => {
+  it("[MQTT-3.3.2-5] a retained message found expired is removed from the store too, not only from memory", async (t) => {
+    const broker = await startOn(t, newDir());
+    const pub = await open(t, broker, 5, "pub");
+    await publish(pub.c, 1, "r/short", "x", 1, {
+      retain: true,
+      properties: { messageExpiryInterval: 1 },
+    });
+    await publish(pub.c, 2, "r/long", "y", 1, { retain: true });
+    const store = broker.core.persistence?.store;
+    assert.ok(store !== undefined);
+    assert.deepEqual((await store.listRetained()).map((r) => r.topic).sort(), [
+      "r/long",
+      "r/short",
+    ]);
+    await sleep(1200);
+    const sub = await open(t, broker, 5, "sub");
+    await subscribe(sub.c, "r/#", 1);
+    assert.equal(str((await sub.c.next("publish")).payload), "y");
+    assert.equal(await sub.c.nothing(100, "publish"), true);
+    await sleep(50);
+    assert.deepEqual(
+      (await store.listRetained()).map((r) => r.topic),
+      ["r/long"],
+    );
+  });
+
+  it("a restored retained message queued for a persistent session is not stored a second time", async (t) => {
+    const dir = newDir();
+    const first = await startOn(t, dir);
+    const pub = await open(t, first, 5, "pub");
+    await publish(pub.c, 1, "r", "retained", 1, { retain: true });
+    await first.close();
+    const second = await startOn(t, dir);
+    const store = second.core.persistence?.store;
+    assert.ok(store !== undefined);
+    assert.equal((await store.summary()).storedMessages, 1);
+    const sub = await open(t, second, 5, "sub", persistent(5));
+    await subscribe(sub.c, "r", 1);
+    const p = await sub.c.next("publish");
+    assert.equal(str(p.payload), "retained");
+    await sleep(50);
+    const summary = await store.summary();
+    assert.equal(summary.inflightMessages, 1);
+    assert.equal(
+      summary.storedMessages,
+      1,
+      "the in-flight entry refers to the stored retained message",
+    );
   });
 });

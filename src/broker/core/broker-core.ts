@@ -17,6 +17,7 @@ import { Client } from "./client.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { forwardedProperties, type Message, ownPayload } from "./message.js";
 import { type BrokerLimits, DEFAULT_LIMITS } from "./options.js";
+import { pageIn, QUEUE_LOADED_MAX } from "./paging.js";
 import { Persistence } from "./persistence.js";
 import { restore } from "./restore.js";
 import { RetainedStore } from "./retained.js";
@@ -115,6 +116,9 @@ export class BrokerCore {
     this.responseInformation = options.responseInformation;
     this.persistence =
       options.store === undefined ? undefined : new Persistence(options.store, this.logger);
+    const persistence = this.persistence;
+    if (persistence !== undefined)
+      this.retained.onExpired = (topic) => persistence.clearRetained(topic);
     // One timer for every connection's keepalive and CONNECT deadline.
     this.#sweep = setInterval(() => this.#checkTimeouts(), 500);
     this.#sweep.unref?.();
@@ -138,7 +142,10 @@ export class BrokerCore {
   saveSession(session: Session): void {
     const p = this.persistence;
     if (p === undefined) return;
-    if (session.expiryInterval > 0) p.saveSession(session);
+    // A resumed session that is no longer persistent keeps its record while its queue has an
+    // unloaded tail: those messages are still owed to this connection (it ends at disconnect).
+    if (session.expiryInterval > 0 || (session.stored && session.queue.hasTail))
+      p.saveSession(session);
     else p.deleteSession(session);
   }
 
@@ -310,7 +317,12 @@ export class BrokerCore {
     this.enqueue(session, d);
   }
 
-  /** Queues a delivery within the session's limits; applies the overflow policy when full. */
+  /**
+   * Queues a delivery within the session's limits; applies the overflow
+   * policy when full. For a stored session whose client is away (or whose
+   * queue already has an unloaded tail, or a full page loaded) the entry goes
+   * to the store only: it is paged in when the client is there to take it.
+   */
   enqueue(session: Session, d: Delivery): boolean {
     const q = session.queue;
     const full = () =>
@@ -319,8 +331,10 @@ export class BrokerCore {
     if (full()) {
       if (this.limits.queueOverflow === "drop-oldest") {
         while (q.length > 0 && full()) {
-          const old = q.shift() as Delivery;
-          if (old.storeSeq !== undefined) this.persistence?.dequeue(session, old);
+          if (q.loaded > 0) {
+            const old = q.shift() as Delivery;
+            if (old.storeSeq !== undefined) this.persistence?.dequeue(session, old);
+          } else q.dropStored();
           session.dropped++;
           this.stats.drop("queue_full");
         }
@@ -342,10 +356,27 @@ export class BrokerCore {
         return false;
       }
     }
+    const p = session.stored ? this.persistence : undefined;
+    if (p === undefined) {
+      ownPayload(d.msg);
+      q.push(d);
+      return true;
+    }
+    p.enqueue(session, d);
+    if (q.hasTail || session.owner === null || q.loaded >= QUEUE_LOADED_MAX) {
+      q.pushStored(d.msg.payload.length);
+      return true;
+    }
     ownPayload(d.msg);
     q.push(d);
-    if (session.stored) this.persistence?.enqueue(session, d);
+    // Nothing unloaded lies behind it: the next page starts after this entry.
+    q.cursor = d.storeSeq ?? q.cursor;
     return true;
+  }
+
+  /** Reads the next page of a stored session's unloaded queue tail (see `paging.ts`). */
+  pageIn(session: Session): void {
+    if (this.persistence !== undefined) pageIn(this, this.persistence, session);
   }
 
   /** Stores a retained message, logging (once per 1000) when the retained store is full. */

@@ -24,6 +24,7 @@ import type { Connection } from "../transport/types.js";
 import type { BrokerCore } from "./broker-core.js";
 import { dispatch } from "./dispatch.js";
 import { ownPayload, remainingSeconds } from "./message.js";
+import { unloadQueue } from "./paging.js";
 import type { Delivery } from "./session/queue.js";
 import type { Inflight, Session, SessionOwner } from "./session/session.js";
 
@@ -81,7 +82,8 @@ export class Client implements SessionOwner {
   closeReason = "";
   /** Inbound QoS 1 messages whose PUBACK waits for a commit: they count towards Receive Maximum. */
   qos1AwaitingAck = 0;
-  #acksWaiting = 0;
+  /** Writes waiting for a commit (acknowledgements, QoS 2 deliveries of a stored session). */
+  #held = 0;
   readonly refuse: boolean;
   #closed: Promise<void>;
   #resolveClosed!: () => void;
@@ -177,30 +179,41 @@ export class Client implements SessionOwner {
   }
 
   /**
-   * Sends an acknowledgement (PUBACK, PUBREC, PUBCOMP) once what it confirms
-   * is durable: after the store's commit when this turn staged anything or an
-   * earlier acknowledgement is still waiting (so they keep their order,
-   * [MQTT-4.6.0-2]), else at once. `sent` runs just before it is written. If
-   * the commit fails the connection is closed without the acknowledgement
-   * (5.0: DISCONNECT 0x80), and the client sends the message again.
+   * Sends an acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP) once what it
+   * confirms is durable (see {@link afterCommit}). `sent` runs just before
+   * it is written, or when the commit failed. If the commit fails the
+   * connection is closed without the acknowledgement (5.0: DISCONNECT
+   * 0x80), and the client sends the message again.
    */
   ackAfterCommit(packet: Packet, sent?: () => void): void {
-    const persistence = this.core.persistence;
-    if (persistence === undefined || (!persistence.staged && this.#acksWaiting === 0)) {
+    this.afterCommit(() => {
       sent?.();
       this.send(packet);
+    }, sent);
+  }
+
+  /**
+   * Runs `write` after the store's commit when this turn staged anything
+   * (or `always`), or when an earlier held write is still waiting, so that
+   * writes keep their order ([MQTT-4.6.0-2], [MQTT-4.6.0-3]); else at once.
+   * Without a store it runs at once. A failed commit runs `failed` instead
+   * and closes the connection.
+   */
+  afterCommit(write: () => void, failed?: () => void, always = false): void {
+    const persistence = this.core.persistence;
+    if (persistence === undefined || (!always && !persistence.staged && this.#held === 0)) {
+      write();
       return;
     }
-    this.#acksWaiting++;
+    this.#held++;
     persistence.commitSoon().then(
       () => {
-        this.#acksWaiting--;
-        sent?.();
-        this.send(packet);
+        this.#held--;
+        write();
       },
       (err: unknown) => {
-        this.#acksWaiting--;
-        sent?.();
+        this.#held--;
+        failed?.();
         if (this.state === "closed") return;
         this.core.logger.error(
           { clientId: this.label, err },
@@ -264,9 +277,9 @@ export class Client implements SessionOwner {
     const session = this.session;
     if (session === null || this.state !== "connected") return;
     const now = Date.now();
-    while (session.queue.length > 0 && !this.congested) {
+    while (session.queue.loaded > 0 && !this.congested) {
       const d = session.queue.peek() as Delivery;
-      if (d.qos > 0 && session.inflight.size >= this.window) return;
+      if (d.qos > 0 && session.inflight.size >= this.window) break;
       session.queue.shift();
       if (d.msg.expiresAt !== 0 && d.msg.expiresAt <= now) {
         if (d.storeSeq !== undefined) this.core.persistence?.dequeue(session, d);
@@ -278,6 +291,8 @@ export class Client implements SessionOwner {
         this.sendDelivery(d, 0, false);
       } else this.#sendInflight(session, d);
     }
+    // More waits in the store: read the next page before the loaded ones run out.
+    if (session.queue.hasTail) this.core.pageIn(session);
   }
 
   /**
@@ -325,13 +340,23 @@ export class Client implements SessionOwner {
       );
       return false;
     }
-    this.conn.write(header);
-    if (msg.payload.length > 0) this.conn.write(msg.payload);
+    if (this.#held > 0 || (d.qos === 2 && this.session?.stored === true)) {
+      // A QoS 2 PUBLISH to a stored session leaves once its in-flight entry is durable: after a
+      // crash it is re-sent with the same packet id and DUP, never as a new message the client
+      // could deliver twice [MQTT-4.3.3-10]. What follows it waits too (order).
+      this.afterCommit(() => this.#writePublish(header, msg.payload), undefined, true);
+    } else this.#writePublish(header, msg.payload);
     this.core.stats.bytesSent += size;
     this.core.stats.messagesSent++;
     this.core.stats.publishSent++;
     this.core.stats.publishSentByQos[d.qos]++;
     return true;
+  }
+
+  #writePublish(header: Uint8Array, payload: Uint8Array): void {
+    if (this.state === "closed") return;
+    this.conn.write(header);
+    if (payload.length > 0) this.conn.write(payload);
   }
 
   // ---- Closing ---------------------------------------------------------------
@@ -442,7 +467,10 @@ export class Client implements SessionOwner {
     session.disconnectedAt = Date.now();
     if (this.normalDisconnect) session.will = undefined;
     // The record learns when the client went away (for expiry across a restart) and what the will is now.
-    if (session.stored) this.core.saveSession(session);
+    if (session.stored) {
+      this.core.saveSession(session);
+      unloadQueue(session);
+    }
     if (!this.normalDisconnect) this.core.scheduleWill(session);
     this.core.scheduleExpiry(session);
   }

@@ -83,7 +83,12 @@ export class Persistence {
   }
 
   #delivery(d: Delivery): StoredDelivery {
-    const out: StoredDelivery = { messageId: this.messageId(d.msg), qos: d.qos, retain: d.retain };
+    const out: StoredDelivery = {
+      messageId: this.messageId(d.msg),
+      qos: d.qos,
+      retain: d.retain,
+      bytes: d.msg.payload.length,
+    };
     if (d.subscriptionIds !== undefined) out.subscriptionIds = d.subscriptionIds;
     return out;
   }

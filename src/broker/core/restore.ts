@@ -3,8 +3,10 @@
  * the store, applying the time the broker was down to Session Expiry, Will
  * Delay and Message Expiry.
  *
- * Queues are loaded whole here; paging them in on demand (so a million
- * queued messages need not sit in memory) is future work.
+ * Queues are not loaded: each session learns how many entries (and payload
+ * bytes) its queue holds in the store, and its connection pages them in when
+ * the client is back (`paging.ts`), dropping expired ones then. So a million
+ * queued messages cost the heap nothing at start.
  */
 import { parseSharedSubscription, type QoS } from "../../protocol/index.js";
 import type { StoredSession } from "../store/index.js";
@@ -12,9 +14,6 @@ import type { BrokerCore } from "./broker-core.js";
 import type { Message } from "./message.js";
 import { messageFromStore, type Persistence } from "./persistence.js";
 import { Session, type SessionSubscription } from "./session/session.js";
-
-/** Entries read from a stored queue at a time. */
-const QUEUE_PAGE = 1000;
 
 export async function restore(core: BrokerCore, persistence: Persistence): Promise<void> {
   const store = persistence.store;
@@ -30,17 +29,16 @@ export async function restore(core: BrokerCore, persistence: Persistence): Promi
     }
     return m;
   };
-  const expired = (m: Message) => m.expiresAt !== 0 && m.expiresAt <= now;
 
   // Retained messages first, so wills published below find them in place.
   let retained = 0;
-  for (const { topic, message: stored } of await store.listRetained()) {
+  for (const { topic, messageId, message: stored } of await store.listRetained()) {
     if (stored.expiresAt !== 0 && stored.expiresAt <= now) {
       persistence.clearRetained(topic);
       continue;
     }
-    // `listRetained` gives no message id: a persistent session that receives it later stores a copy.
-    if (core.retained.set(messageFromStore(undefined, stored))) retained++;
+    // With its store id: a session that queues it later refers to the stored copy.
+    if (core.retained.set(messageFromStore(messageId, stored))) retained++;
   }
 
   const restored: { session: Session; record: StoredSession }[] = [];
@@ -88,26 +86,10 @@ export async function restore(core: BrokerCore, persistence: Persistence): Promi
       if (f.order >= persistence.nextOrder) persistence.nextOrder = f.order + 1;
     }
     for (const id of await store.listInboundQos2(record.clientId)) session.inboundQos2.add(id);
-    for (let after = 0; ; ) {
-      const page = await store.readQueue(record.clientId, after, QUEUE_PAGE);
-      for (const entry of page) {
-        const msg = await message(entry.delivery.messageId);
-        if (msg === null || expired(msg)) {
-          store.dequeue(record.clientId, entry.seq);
-          continue;
-        }
-        session.queue.push({
-          msg,
-          qos: entry.delivery.qos as QoS,
-          retain: entry.delivery.retain,
-          subscriptionIds: entry.delivery.subscriptionIds,
-          storeSeq: entry.seq,
-        });
-        queued++;
-      }
-      if (page.length < QUEUE_PAGE) break;
-      after = page[page.length - 1].seq;
-    }
+    const { length, bytes } = await store.queueSize(record.clientId);
+    session.queue.stored = length;
+    session.queue.storedBytes = bytes;
+    queued += length;
     core.sessions.set(record.clientId, session);
     restored.push({ session, record });
   }

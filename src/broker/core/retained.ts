@@ -17,6 +17,8 @@ export class RetainedStore {
   #bytes = 0;
   readonly #maxMessages: number;
   readonly #maxBytes: number;
+  /** Told of each message removed because it expired (the store forgets it too). */
+  onExpired: ((topic: string) => void) | undefined;
 
   constructor(maxMessages = Number.POSITIVE_INFINITY, maxBytes = Number.POSITIVE_INFINITY) {
     this.#maxMessages = maxMessages;
@@ -106,8 +108,10 @@ export class RetainedStore {
     if (out.length === 0) return out;
     const live: Message[] = [];
     for (const m of out) {
-      if (m.expiresAt !== 0 && m.expiresAt <= now) this.#delete(m.topic.split("/"));
-      else live.push(m);
+      if (m.expiresAt !== 0 && m.expiresAt <= now) {
+        this.#delete(m.topic.split("/"));
+        this.onExpired?.(m.topic);
+      } else live.push(m);
     }
     return live;
   }

@@ -43,8 +43,14 @@ export function handlePubrec(client: Client, packet: PubrecPacket): void {
     return;
   }
   d.state = "pubrel";
-  if (session.stored) client.core.persistence?.putInflight(session, d);
-  client.send({ type: "pubrel", packetId: packet.packetId });
+  if (!session.stored) {
+    client.send({ type: "pubrel", packetId: packet.packetId });
+    return;
+  }
+  // PUBREL once the released state is durable: a crash before it must not re-send the
+  // PUBLISH of a message the client may already have passed on [MQTT-4.3.3-10].
+  client.core.persistence?.putInflight(session, d);
+  client.ackAfterCommit({ type: "pubrel", packetId: packet.packetId });
 }
 
 export function handlePubcomp(client: Client, packet: PubcompPacket): void {

@@ -99,8 +99,14 @@ export function handleSubscribe(client: Client, packet: SubscribePacket): void {
     }
   }
 
-  if (session.stored) client.core.saveSession(session);
-  client.send({ type: "suback", packetId: packet.packetId, reasonCodes });
+  const suback = { type: "suback", packetId: packet.packetId, reasonCodes } as const;
+  if (session.stored) {
+    // SUBACK once the subscription is durable: a client told it is subscribed, whose session a
+    // crash then brings back without it, would miss messages silently. What follows (retained
+    // and live messages) waits behind it.
+    client.core.saveSession(session);
+    client.ackAfterCommit(suback);
+  } else client.send(suback);
 
   // Retained messages follow the SUBACK, with RETAIN set [MQTT-3.3.1-8], each only if the
   // client may read its topic (an ACL may grant `#` but read rights on part of the tree).

@@ -1,5 +1,5 @@
 /** UNSUBSCRIBE (§3.10): removes subscriptions and answers UNSUBACK, with per-filter reason codes in 5.0. */
-import { ReasonCode, type UnsubscribePacket } from "../../../protocol/index.js";
+import { type Packet, ReasonCode, type UnsubscribePacket } from "../../../protocol/index.js";
 import type { Client } from "../client.js";
 
 export function handleUnsubscribe(client: Client, packet: UnsubscribePacket): void {
@@ -16,11 +16,13 @@ export function handleUnsubscribe(client: Client, packet: UnsubscribePacket): vo
     client.core.router.remove(session, sub);
     reasonCodes.push(ReasonCode.Success);
   }
-  if (session.stored) client.core.saveSession(session);
   // [MQTT-3.10.4-4]: UNSUBACK even when nothing was removed.
-  client.send(
+  const unsuback: Packet =
     client.version === 5
       ? { type: "unsuback", packetId: packet.packetId, reasonCodes }
-      : { type: "unsuback", packetId: packet.packetId },
-  );
+      : { type: "unsuback", packetId: packet.packetId };
+  if (session.stored) {
+    client.core.saveSession(session);
+    client.ackAfterCommit(unsuback);
+  } else client.send(unsuback);
 }
