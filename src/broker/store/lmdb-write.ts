@@ -21,10 +21,10 @@ import type { Db, MetaDb, Tables } from "./lmdb-open.js";
 const REMOVE_CHUNK = 1024;
 /**
  * Queue entries of deleted sessions removed per transaction by default, at
- * most: about 10 ms of work, however long the queues (a 100,000-entry queue
- * removed in one transaction blocked the event loop for over 0.5 s).
+ * most: 10-25 ms of the event loop per commit, however long the queues (a
+ * 100,000-entry queue removed in one transaction blocked it for 0.4-1.2 s).
  */
-export const QUEUE_DELETE_CHUNK = 2000;
+export const QUEUE_DELETE_CHUNK = 1000;
 
 /** What a write did about deleted sessions' queues. */
 export interface WriteOutcome {

@@ -43,7 +43,7 @@
  * every entry of a new session with the same client id is above it). Every
  * read of the client's queue starts at its floor, so the old entries are
  * invisible from the moment `deleteSession` is called. Each transaction then
- * removes up to `deleteChunk` (2000) entries below floors, with their
+ * removes up to `deleteChunk` (1000) entries below floors, with their
  * message references (this batch's deletions first: a short queue is gone in
  * the same commit), and drops a floor once nothing is left below it. When
  * entries remain, the store commits again by itself on a later event-loop
@@ -150,7 +150,7 @@ export interface LmdbStoreOptions {
   sync?: SyncMode;
   /**
    * Queue entries of deleted sessions removed per commit, at most (default
-   * 2000, about 10 ms of work): bounds how long a commit blocks the event loop.
+   * 1000): bounds how long a commit blocks the event loop.
    */
   deleteChunk?: number;
 }
