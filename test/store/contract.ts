@@ -446,6 +446,28 @@ export function storeContract(h: StoreHarness): void {
       });
     });
 
+    it("commit() promises resolve in the order commit() was called, staged or not (acknowledgements keep their order)", async () => {
+      await withStore(h, async ({ store }) => {
+        const order: string[] = [];
+        const stage = (i: number) => store.enqueue("a", delivery(store.addMessage(message(`o/${i}`))));
+        for (let round = 0; round < 5; round++) {
+          stage(1);
+          const first = store.commit().then(() => void order.push(`${round}:first`));
+          stage(2);
+          // Called while the first is under way: waits for the next commit.
+          const second = store.commit().then(() => void order.push(`${round}:second`));
+          await first;
+          // Nothing staged, called while the second may be under way: resolves after it.
+          const third = store.commit().then(() => void order.push(`${round}:third`));
+          await Promise.all([second, third]);
+        }
+        const expected = [];
+        for (let round = 0; round < 5; round++)
+          expected.push(`${round}:first`, `${round}:second`, `${round}:third`);
+        assert.deepEqual(order, expected);
+      });
+    });
+
     it("payloads and properties round-trip exactly (random bytes 0..64 KiB)", async () => {
       await withStore(h, async (box) => {
         const cases = fc.sample(

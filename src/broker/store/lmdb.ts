@@ -533,7 +533,13 @@ export class LmdbStore implements Store {
         if (outcome.more) this.#continueDeletions();
         const next = this.#next;
         this.#next = undefined;
-        if (next !== undefined) this.#commit(false).then(next.resolve, next.reject);
+        if (next !== undefined) {
+          const started = this.#commit(false);
+          // Later callers of the batch just started share the promise of its earlier callers,
+          // which settles after `started`: promises settle in the order commit() was called.
+          if (this.#inProgress !== undefined) this.#inProgress = next.promise;
+          started.then(next.resolve, next.reject);
+        }
       },
       (cause: unknown) => {
         this.#writing = undefined;
