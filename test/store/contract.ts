@@ -449,7 +449,8 @@ export function storeContract(h: StoreHarness): void {
     it("commit() promises resolve in the order commit() was called, staged or not (acknowledgements keep their order)", async () => {
       await withStore(h, async ({ store }) => {
         const order: string[] = [];
-        const stage = (i: number) => store.enqueue("a", delivery(store.addMessage(message(`o/${i}`))));
+        const stage = (i: number) =>
+          store.enqueue("a", delivery(store.addMessage(message(`o/${i}`))));
         for (let round = 0; round < 5; round++) {
           stage(1);
           const first = store.commit().then(() => void order.push(`${round}:first`));
