@@ -56,7 +56,7 @@ export interface BrokerLimits {
 export const DEFAULT_LIMITS: BrokerLimits = {
   maxPacketSize: 1024 * 1024,
   maxConnections: 100_000,
-  maxInflight: 20,
+  maxInflight: 1000,
   receiveMaximum: 65_535,
   maxQueuedMessages: 1000,
   maxQueuedBytes: 16 * 1024 * 1024,
