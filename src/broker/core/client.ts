@@ -261,7 +261,19 @@ export class Client implements SessionOwner {
     }
     const persistence = session.stored ? this.core.persistence : undefined;
     if (d.storeSeq !== undefined) persistence?.dequeue(session, d);
-    const f: Inflight = { ...d, packetId, state: "publish" };
+    // One object shape for every in-flight entry (a spread of `d` would copy whichever optional
+    // fields it has, and make the per-delivery allocation slow and polymorphic).
+    const f: Inflight = {
+      msg: d.msg,
+      qos: d.qos,
+      retain: d.retain,
+      subscriptionIds: d.subscriptionIds,
+      group: d.group,
+      storeSeq: undefined,
+      packetId,
+      state: "publish",
+      storeOrder: undefined,
+    };
     session.inflight.set(packetId, f);
     if (!this.sendDelivery(d, packetId, false)) {
       // Too large for this client: treated as delivered (§3.1.2.11.4).
