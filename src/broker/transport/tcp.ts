@@ -2,6 +2,9 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { Connection, ConnectionHandlers } from "./types.js";
 
+/** Writes of one turn up to this many bytes are copied into one buffer and written at once. */
+const COALESCE_BYTES = 64 * 1024;
+
 /**
  * A socket as a {@link Connection}. Writes made during one event-loop turn
  * are corked and flushed together on the next tick (one writev).
@@ -51,6 +54,7 @@ export class SocketConnection implements Connection {
     this.#scheduled = false;
     const pending = this.#pending;
     if (pending.length === 0) return;
+    const bytes = this.#pendingBytes;
     this.#pending = [];
     this.#pendingBytes = 0;
     const socket = this.#socket;
@@ -61,6 +65,11 @@ export class SocketConnection implements Connection {
     const last = pending.length - 1;
     if (last === 0) {
       socket.write(pending[0], this.#written);
+      return;
+    }
+    if (bytes <= COALESCE_BYTES) {
+      // One copy into one buffer costs less than a writev of many small ones through the stream.
+      socket.write(Buffer.concat(pending, bytes), this.#written);
       return;
     }
     socket.cork();
