@@ -1,6 +1,7 @@
 /** The `starling` command line. */
 import { Command } from "commander";
 import { VERSION } from "../broker/index.js";
+import { registerBench } from "./bench.js";
 import { registerBroker } from "./broker.js";
 import { registerPasswd } from "./passwd.js";
 import { registerPub } from "./pub.js";
@@ -18,4 +19,5 @@ registerSub(program);
 registerRr(program);
 registerPasswd(program);
 registerStore(program);
+registerBench(program);
 await program.parseAsync(process.argv);
