@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { PasswordAuthenticator } from "../../src/broker/auth/password-auth.js";
 import { PasswordFile } from "../../src/broker/auth/password-file.js";
-import type { Broker } from "../../src/broker/index.js";
+import { Broker } from "../../src/broker/index.js";
 import { Histogram } from "../../src/cli/bench-histogram.js";
 import {
   HEADER_SIZE,
@@ -22,6 +22,7 @@ import {
 } from "../../src/cli/bench-payload.js";
 import { connect, type Message } from "../../src/client/index.js";
 import { startBroker, tcpPort } from "../helpers/broker.js";
+import { makePki, type Pki } from "../helpers/certs.js";
 import {
   freePort,
   type Mosquitto,
@@ -43,6 +44,7 @@ interface Latency {
 /** The fields of `--json` the tests read. */
 interface Summary {
   command: string;
+  url: string;
   clients: {
     requested: number;
     connected: number;
@@ -405,6 +407,79 @@ describe("starling bench against Starling's broker", { concurrency: 3 }, () => {
     const noTopic = await procs.cli(["bench", "sub", "-p", port]).done;
     assert.equal(noTopic.code, 1);
     assert.match(noTopic.stderr, /error: give a topic filter to subscribe to \(-t\)/);
+  });
+});
+
+describe("starling bench over TLS", () => {
+  let pki: Pki;
+  let broker: Broker;
+  const procs = new Procs();
+
+  before(async () => {
+    pki = makePki();
+    broker = await Broker.start({
+      listeners: [
+        {
+          type: "tls",
+          host: "127.0.0.1",
+          port: 0,
+          tls: {
+            cert: pki.serverCert,
+            key: pki.serverKey,
+            requireCertificate: false,
+            useIdentityAsUsername: false,
+            minVersion: "TLSv1.2",
+          },
+        },
+      ],
+      sysInterval: 0,
+    });
+  });
+  after(async () => {
+    await procs.killAll();
+    await broker?.close();
+    pki?.remove();
+  });
+
+  it("pub with --cafile: every QoS 0 message arrives, written in batches over TLS", async () => {
+    const url = broker.listeners[0].url;
+    const watcher = await connect(url, { ca: pki.read(pki.ca), reconnect: false });
+    const seen: Message[] = [];
+    watcher.on("message", (m) => seen.push(m));
+    await watcher.subscribe("tls/#");
+    try {
+      const port = String(broker.listeners[0].port);
+      const r = ok(
+        await procs.cli([
+          "bench",
+          "pub",
+          "-h",
+          "127.0.0.1",
+          "-p",
+          port,
+          "--cafile",
+          pki.ca,
+          "-c",
+          "2",
+          "-t",
+          "tls/%i",
+          "--count",
+          "500",
+          "-s",
+          "32",
+          "--json",
+        ]).done,
+      );
+      assert.equal(summary(r).sent, 1000);
+      assert.match(summary(r).url, /^mqtts:\/\/127\.0\.0\.1:/);
+      await waitFor(
+        () => seen.length >= 1000,
+        () => `1000 messages, got ${seen.length}`,
+      );
+      assert.ok(seen.every((m) => hasHeader(m.payload) && m.payload.length === 32));
+    } finally {
+      await watcher.end();
+    }
   });
 });
 
