@@ -1,7 +1,7 @@
 /**
  * `starling bench pub`: N publishers, each sending as fast as the broker
- * takes it (QoS 0: while the socket's write buffer stays under 64 KiB;
- * QoS 1/2: `--inflight` unacknowledged at a time), or paced by `-I` (per
+ * takes it (while its socket's write buffer stays under 64 KiB — less with
+ * many clients; QoS 1/2 also `--inflight` unacknowledged at a time), or paced by `-I` (per
  * client) or `--rate` (in total). Every payload starts with the bench header
  * ({@link stamp}), written in place.
  *
@@ -43,8 +43,12 @@ export interface PubSettings {
   inflight: number;
 }
 
-/** A QoS 0 publisher stops writing while more than this is buffered for its socket. */
-const HIGH_WATER = 64 * 1024;
+/**
+ * A publisher stops writing while more than this is buffered for its socket:
+ * 64 KiB each, less with many clients (16 MiB over all of them), at least 4 KiB.
+ */
+const highWater = (clients: number) =>
+  Math.max(4 * 1024, Math.min(64 * 1024, Math.floor((16 * 1024 * 1024) / clients)));
 /** How often paced publishers are topped up. */
 const PACE_MS = 5;
 /** How long the end of a run waits for outstanding acknowledgements. */
@@ -100,6 +104,7 @@ export class PubWorkload implements Workload {
   readonly #latency = new Latency();
   readonly #publishers: Publisher[] = [];
   readonly #slab = new Slab();
+  #highWater = highWater(1);
   #active = 0;
   #stopped = false;
   #pacer: ReturnType<typeof setInterval> | undefined;
@@ -195,9 +200,11 @@ export class PubWorkload implements Workload {
     return true;
   }
 
-  start(clients: readonly BenchClient[]): void {
+  start(): void {
     const s = this.#s;
-    const ready = this.#publishers.filter((p) => clients.includes(p.c) && !p.done);
+    // Every publisher prepared is one of the run's ready clients.
+    const ready = this.#publishers.filter((p) => !p.done);
+    this.#highWater = highWater(ready.length);
     this.#active = ready.length;
     const perClient =
       s.rate !== undefined
@@ -246,7 +253,7 @@ export class PubWorkload implements Workload {
     else {
       const client = p.c.client;
       const stamped = this.#s.size >= HEADER_SIZE;
-      while (this.#may(p, paced) && p.c.transport.bufferedAmount < HIGH_WATER) {
+      while (this.#may(p, paced) && p.c.transport.bufferedAmount < this.#highWater) {
         const slot = p.free.pop();
         if (slot === undefined) break;
         const micros = nowMicros();
@@ -270,7 +277,7 @@ export class PubWorkload implements Workload {
     const stamped = this.#s.size >= HEADER_SIZE;
     let buffered = transport.bufferedAmount;
     let start = slab.pos;
-    while (buffered < HIGH_WATER && this.#may(p, paced)) {
+    while (buffered < this.#highWater && this.#may(p, paced)) {
       if (slab.pos + length > slab.buf.length) {
         if (slab.pos > start) transport.write(slab.buf.subarray(start, slab.pos));
         slab.renew(length);

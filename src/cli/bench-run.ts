@@ -148,6 +148,12 @@ export class BenchRun {
   readonly #all: BenchClient[] = [];
   readonly #ready: BenchClient[] = [];
   readonly #abort = new AbortController();
+  /**
+   * One controller per connection attempt in progress, aborted by Ctrl-C.
+   * Not one shared signal: a client keeps its listener on it for good, and
+   * thousands of listeners on one signal make each new one cost O(n).
+   */
+  readonly #attempts = new Set<AbortController>();
   #interrupted = false;
   #closing = false;
   #loading = false;
@@ -162,13 +168,14 @@ export class BenchRun {
     if (this.#interrupted) process.exit(130); // a second Ctrl-C: at once
     this.#interrupted = true;
     this.#abort.abort();
+    for (const attempt of this.#attempts) attempt.abort();
     this.#finish();
   };
 
   constructor(settings: BenchSettings) {
     this.settings = settings;
     this.errors = new ErrorLog(settings.conn);
-    // Every connection attempt in progress listens to this one signal.
+    // The connection-rate waits of up to `concurrency` workers listen to it.
     setMaxListeners(0, this.#abort.signal);
   }
 
@@ -275,6 +282,8 @@ export class BenchRun {
     this.#attempted++;
     const t = performance.now();
     let client: Client;
+    const attempt = new AbortController();
+    this.#attempts.add(attempt);
     try {
       client = await connect(s.conn.url, {
         ...s.conn.options,
@@ -284,7 +293,7 @@ export class BenchRun {
         transport: meteredTransport(this.meter, (m) => {
           transport = m;
         }),
-        signal: this.#abort.signal,
+        signal: attempt.signal,
       });
     } catch (err) {
       if (this.#interrupted) return; // aborted by Ctrl-C: not the broker's fault
@@ -293,6 +302,8 @@ export class BenchRun {
       if (this.connected === 0 && this.failed >= Math.min(s.concurrency, s.clients))
         this.#givenUp = true;
       return;
+    } finally {
+      this.#attempts.delete(attempt);
     }
     this.#lastConnectAt = performance.now();
     this.connectLatency.record((this.#lastConnectAt - t) * 1000);
