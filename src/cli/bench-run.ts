@@ -52,8 +52,8 @@ export interface BenchClient {
 export interface Workload {
   /** Readies a freshly connected client (sub: subscribes); false when that failed (noted as an error). */
   prepare(c: BenchClient): Promise<boolean>;
-  /** The load phase starts, with every client that became ready. */
-  start(clients: readonly BenchClient[]): void;
+  /** The load phase starts: every client `prepare` accepted is connected (or was lost since). */
+  start(): void;
   /** No new work; resolves once work in flight settled (within a bounded grace period). */
   stop(): Promise<void>;
   /** Progress fields for the interval of `seconds` since the last line. */
@@ -219,7 +219,7 @@ export class BenchRun {
       const timer = new AbortController();
       this.#loading = true;
       this.#loadStart = performance.now();
-      workload.start(this.#ready);
+      workload.start();
       await Promise.race([
         finished,
         delay(s.durationMs, undefined, { signal: timer.signal }).catch(() => {}),
