@@ -82,6 +82,11 @@ export class Client implements SessionOwner {
   closeReason = "";
   /** Inbound QoS 1 messages whose PUBACK waits for a commit: they count towards Receive Maximum. */
   qos1AwaitingAck = 0;
+  /** Retained messages of new subscriptions still to send (and QoS 0 messages behind them). */
+  #retained: Delivery[] | undefined;
+  #retainedHead = 0;
+  /** Live QoS 0 messages waiting behind them (at most maxQueuedMessages). */
+  #retainedLive = 0;
   /** Writes waiting for a commit (acknowledgements, QoS 2 deliveries of a stored session). */
   #held = 0;
   readonly refuse: boolean;
@@ -238,6 +243,17 @@ export class Client implements SessionOwner {
   deliver(d: Delivery): void {
     const session = this.session;
     if (session === null || this.state !== "connected") return;
+    if (this.#retained !== undefined) {
+      // Retained messages of a new subscription are still going out: what comes live goes
+      // behind them (QoS 0 here, QoS 1/2 to the session's queue, sent after them), so a
+      // client never gets a topic's new value before its older retained one.
+      if (d.qos > 0) this.core.enqueue(session, d);
+      else if (this.#retainedLive < this.core.limits.maxQueuedMessages) {
+        this.#retained.push(d);
+        this.#retainedLive++;
+      } else this.core.stats.drop("slow_consumer");
+      return;
+    }
     if (d.qos === 0) {
       if (this.congested) {
         this.core.stats.drop("slow_consumer");
@@ -285,9 +301,42 @@ export class Client implements SessionOwner {
   }
 
   /** Sends queued messages while the window and the socket allow. */
+  /**
+   * Sends the retained messages of a new subscription ([MQTT-3.8.4-4]) as
+   * the socket takes them rather than all at once: however many there are,
+   * none is dropped for a full socket and other clients are served between
+   * the bursts.
+   */
+  deliverRetained(deliveries: Delivery[]): void {
+    if (deliveries.length === 0) return;
+    if (this.#retained === undefined) {
+      this.#retained = deliveries;
+      this.#retainedHead = 0;
+    } else for (const d of deliveries) this.#retained.push(d);
+    this.pump();
+  }
+
+  /** Sends pending retained messages while the socket and the window allow; true when none is left. */
+  #pumpRetained(session: Session): boolean {
+    const backlog = this.#retained as Delivery[];
+    while (this.#retainedHead < backlog.length && !this.congested) {
+      const d = backlog[this.#retainedHead];
+      if (d.qos > 0 && session.inflight.size >= this.window) return false;
+      backlog[this.#retainedHead++] = undefined as unknown as Delivery;
+      if (d.qos === 0) this.sendDelivery(d, 0, false);
+      else this.#sendInflight(session, d);
+    }
+    if (this.#retainedHead < backlog.length) return false;
+    this.#retained = undefined;
+    this.#retainedHead = 0;
+    this.#retainedLive = 0;
+    return true;
+  }
+
   pump(): void {
     const session = this.session;
     if (session === null || this.state !== "connected") return;
+    if (this.#retained !== undefined && !this.#pumpRetained(session)) return;
     const now = Date.now();
     while (session.queue.loaded > 0 && !this.congested) {
       const d = session.queue.peek() as Delivery;

@@ -302,6 +302,8 @@ function onAuthenticated(
   core.saveSession(session);
   client.session = session;
   client.state = "connected";
+  // Kept only for re-authentication (AUTH 0x19); otherwise the password need not stay in memory.
+  if (client.authMethod === undefined) client.authInfo = undefined;
   core.stats.clientsConnected++;
   core.stats.clientsTotal++;
   if (core.stats.clientsConnected > core.stats.clientsMaximum)

@@ -15,6 +15,7 @@ import {
 } from "../../../protocol/index.js";
 import type { Client } from "../client.js";
 import type { Message } from "../message.js";
+import type { Delivery } from "../session/queue.js";
 import type { SessionSubscription } from "../session/session.js";
 import { withinTopicLimits } from "../topic-limits.js";
 
@@ -110,16 +111,20 @@ export function handleSubscribe(client: Client, packet: SubscribePacket): void {
 
   // Retained messages follow the SUBACK, with RETAIN set [MQTT-3.3.1-8], each only if the
   // client may read its topic (an ACL may grant `#` but read rights on part of the tree).
+  // However many there are, they go out as the socket takes them (Client.deliverRetained).
+  const deliveries: Delivery[] = [];
   for (const { sub, messages } of retained) {
+    const subscriptionIds = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
     for (const msg of messages) {
       if (sub.options.noLocal && msg.origin === client.clientId) continue;
       if (!core.mayRead(client, msg.topic)) continue;
-      client.deliver({
+      deliveries.push({
         msg,
         qos: Math.min(msg.qos, sub.options.qos) as QoS,
         retain: true,
-        subscriptionIds: sub.subscriptionId === undefined ? undefined : [sub.subscriptionId],
+        subscriptionIds,
       });
     }
   }
+  client.deliverRetained(deliveries);
 }
