@@ -101,6 +101,9 @@ function git(args: string[]): string {
 }
 
 const started = performance.now();
+// What is measured: the tree as built now (others may commit while the bench runs).
+const commit = git(["rev-parse", "--short", "HEAD"]) || "unknown";
+const dirtySrc = git(["status", "--porcelain", "--", "src"]) !== "";
 const load0 = loadavg();
 const cpu = cpus();
 const cores = cpu.length;
@@ -256,8 +259,6 @@ try {
 
 const load1 = loadavg();
 const totalS = (performance.now() - started) / 1000;
-const commit = git(["rev-parse", "--short", "HEAD"]) || "unknown";
-const dirtySrc = git(["status", "--porcelain", "--", "src"]) !== "";
 const mosquittoVersion = brokers.includes("mosquitto")
   ? (() => {
       try {
@@ -282,7 +283,7 @@ out.push(`### Brokers side by side — ${new Date().toISOString().slice(0, 10)},
 out.push("");
 out.push(
   `Node ${process.version}, ${cpu[0]?.model ?? "unknown CPU"} × ${cores}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
-    `commit ${commit}${dirtySrc ? " + uncommitted changes in src/" : ""}; ` +
+    `commit ${commit}${dirtySrc ? " + uncommitted changes in src/" : ""} (as built at the start); ` +
     [
       brokers.includes("mosquitto") ? mosquittoVersion : "",
       brokers.includes("aedes") ? `Aedes ${aedesVersion}` : "",

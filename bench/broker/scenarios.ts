@@ -79,7 +79,7 @@ function fanin(id: string, qos: 0 | 1, size: number, label: string): MqttloadSce
     id,
     tool: "mqttload",
     describe: () =>
-      `mqttload fanin: 4 publishers (own topics) → 1 subscriber on their wildcard, QoS ${qos}, ${size} B, unlimited rate, ≤ 1000 messages in flight end to end`,
+      `mqttload fanin: 4 publishers (own topics) → 1 subscriber on their wildcard, QoS ${qos}, ${size} B, unlimited rate, ≤ 1000 messages in flight end to end${size > 64 ? "; `--window-bytes 1048576` (mqttload's default 64 KiB of unflushed bytes per publisher, with its 1 ms pacing, caps 16 KB fan-in at ~13–15k msg/s whatever the broker: measured 12.6k → 38.9k msg/s on Starling with 1 MiB)" : ""}`,
     args: (p) => [
       "--scenario",
       "fanin",
@@ -87,6 +87,8 @@ function fanin(id: string, qos: 0 | 1, size: number, label: string): MqttloadSce
       String(qos),
       "--size",
       String(size),
+      // Big payloads: let each publisher hold 1 MiB unflushed, not 64 KiB (see `describe`).
+      ...(size > 64 ? ["--window-bytes", "1048576"] : []),
       ...common(p),
     ],
     metrics: [rate(label)],
@@ -179,7 +181,9 @@ export const SCENARIOS: Scenario[] = [
     tool: "gen",
     describe: (p) => {
       const r = slowRequest(p);
-      return `own generator: ${r.subs} QoS 0 subscribers on one topic, 1 publisher at ${r.rate} msg/s (${r.size} B, written on a ${r.tickMs} ms tick); their end-to-end latency over ${p.dur} s, then again after one more subscriber on the topic stopped reading right after its SUBACK (socket paused) and ${r.fillMs / 1000} s of fill (${((r.rate * r.size * (r.fillMs / 1000 + p.dur)) / 2 ** 20).toFixed(1)} MiB published to it while it reads nothing); broker RSS growth = peak during the stalled phase − before it; "could still read" = messages it read after the stall (resumed, up to 3 s) / messages published while it was stalled (what the kernel and the broker kept for it rather than dropped); CPU figures from the stalled phase`;
+      const stalledMiB =
+        ((r.rate * r.size + r.bulkRate * r.bulkSize) * (r.fillMs / 1000 + p.dur)) / 2 ** 20;
+      return `own generator: ${r.subs} QoS 0 subscribers on one topic, 1 publisher at ${r.rate} msg/s (${r.size} B, written on a ${r.tickMs} ms tick): their end-to-end latency over ${p.dur} s; then one more subscriber, on that topic and on a bulk topic fed throughout by a second publisher (${r.bulkRate} msg/s × ${r.bulkSize / 1024} KiB, no other subscriber, so that its backlog outgrows the kernel's socket buffers), stops reading right after its SUBACK (socket paused), and after ${r.fillMs / 1000} s the others' latency is measured again (${stalledMiB.toFixed(0)} MiB published to the stalled one meanwhile); broker RSS growth = peak during the stalled phase − before it; "could still read" = main-topic messages it read once resumed (up to 3 s) / those published while it was stalled (what the kernel and the broker kept for it rather than dropped); CPU figures from the stalled phase`;
     },
     request: (p) => slowRequest(p),
     deadlineMs: (p) => (p.warmup * 2 + p.dur * 2 + 30) * 1000 + slowRequest(p).fillMs,
@@ -228,7 +232,7 @@ export const SCENARIOS: Scenario[] = [
     tool: "gen",
     describe: (p) => {
       const r = retainedRequest(p);
-      return `own generator: ${r.count.toLocaleString("en")} retained messages stored (QoS 1, ${r.size} B, one topic each, ≤ ${r.window} unacknowledged; "storing" row), then a new client subscribes to \`#\` (QoS 0) and is timed from SUBSCRIBE to the last retained message; meanwhile a probe publisher → subscriber pair at ${r.rate} msg/s on another topic measures latency (p99 during the delivery; before it, for comparison, in the raw JSON)`;
+      return `own generator: ${r.count.toLocaleString("en")} retained messages stored (QoS 1, ${r.size} B, one topic each, ≤ ${r.window} unacknowledged; "storing" row), then a new client subscribes to \`#\` (QoS 0) and is timed from SUBSCRIBE to the last retained message (given up after ${r.stallMs / 1000} s without one: "received" shows how many came; the rate is up to the last one); meanwhile a probe publisher → subscriber pair at ${r.rate} msg/s on another topic measures latency (p99 during the delivery; before it, for comparison, in the raw JSON)`;
     },
     request: (p) => retainedRequest(p),
     deadlineMs: (p) => 2 * retainedRequest(p).timeoutMs + (p.warmup + p.dur + 30) * 1000,
@@ -244,6 +248,13 @@ export const SCENARIOS: Scenario[] = [
         key: "retained_rate",
         higher: true,
         format: fmtCount,
+      },
+      {
+        label: "retained: how many the new subscriber received",
+        key: "retained_recv",
+        higher: true,
+        format: fmtInt,
+        noRatio: true,
       },
       {
         label: "retained: time to receive them all",
@@ -300,8 +311,10 @@ function slowRequest(p: Params) {
     scenario: "slow-consumer" as const,
     subs: p.quick ? 10 : 100,
     rate: p.quick ? 200 : 1000,
-    size: 1024,
+    size: 64,
     tickMs: 5,
+    bulkRate: 50,
+    bulkSize: 64 * 1024,
     fillMs: p.quick ? 300 : 5_000,
     warmupMs: p.warmup * 1000,
     durMs: p.dur * 1000,
@@ -317,6 +330,7 @@ function retainedRequest(p: Params) {
     rate: 1000,
     tickMs: 2,
     timeoutMs: p.quick ? 10_000 : 120_000,
+    stallMs: p.quick ? 2_000 : 5_000,
     warmupMs: p.warmup * 1000,
     durMs: p.dur * 1000,
   };

@@ -20,9 +20,10 @@ export class PacedPublisher {
   /** Messages skipped because the timer fell more than 100 ms behind. */
   behind = 0;
 
-  constructor(wire: Wire, topic: string, size: number, rate: number) {
+  /** `publisher` goes into each payload (bytes 12–15), to tell publishers apart. */
+  constructor(wire: Wire, topic: string, size: number, rate: number, publisher = 0) {
     this.#wire = wire;
-    this.#template = new PublishTemplate(topic, size, 0, false);
+    this.#template = new PublishTemplate(topic, size, 0, false, publisher);
     this.#rate = rate;
   }
 

@@ -1,11 +1,20 @@
 /**
  * Slow consumer: `subs` subscribers receive `rate` msg/s (QoS 0, one topic)
  * while their end-to-end latency is measured; then one more subscriber on
- * the same topic stops reading (its socket paused right after its SUBACK)
- * and, after a fill period, the others' latency is measured again. Reports
- * both latencies, the broker's RSS before, at its peak and at the end of
- * the stalled phase, and what became of the stalled subscriber: whether the
- * broker closed it and how many messages it could still read once resumed.
+ * that topic stops reading (its socket paused right after its SUBACK) and,
+ * after a fill period, the others' latency is measured again.
+ *
+ * The stalled subscriber also subscribes to a bulk topic that a second
+ * publisher feeds throughout (`bulkRate` msg/s of `bulkSize` bytes, no
+ * other subscriber), so that what it does not read outgrows the kernel's
+ * socket buffers within seconds and the broker has to hold or drop it;
+ * with only the main topic's small messages the backlog would sit in the
+ * kernel for minutes.
+ *
+ * Reports both latencies, the broker's RSS before, at its peak and at the
+ * end of the stalled phase, and what became of the stalled subscriber:
+ * whether the broker closed it and how many of the main topic's messages it
+ * could still read once resumed.
  */
 import { performance } from "node:perf_hooks";
 import { PacedPublisher, TimingSubscriber } from "./paced.js";
@@ -32,9 +41,13 @@ export interface SlowConsumerOptions extends GenOptions {
   fillMs: number;
   /** Publisher timer tick, ms. */
   tickMs: number;
+  /** The bulk topic's rate (msg/s) and payload size (bytes). */
+  bulkRate: number;
+  bulkSize: number;
 }
 
 const TOPIC = "bench/slow";
+const BULK = "bench/slow-bulk";
 
 export async function slowConsumer(o: SlowConsumerOptions): Promise<GenResult> {
   const wires = await openMany(o.port, o.subs, "bb-slow-sub");
@@ -42,11 +55,16 @@ export async function slowConsumer(o: SlowConsumerOptions): Promise<GenResult> {
   let pubWire: Wire | undefined;
   let stalled: Wire | undefined;
   let pub: PacedPublisher | undefined;
+  let bulkWire: Wire | undefined;
+  let bulk: PacedPublisher | undefined;
   try {
     await Promise.all(wires.map((w) => w.subscribe([TOPIC], 0)));
     pubWire = await Wire.open(o.port, "bb-slow-pub");
     pub = new PacedPublisher(pubWire, TOPIC, o.size, o.rate);
     pub.start(o.tickMs);
+    bulkWire = await Wire.open(o.port, "bb-slow-bulk");
+    bulk = new PacedPublisher(bulkWire, BULK, o.bulkSize, o.bulkRate, 1);
+    bulk.start(o.tickMs);
 
     // 1. Without the stalled subscriber.
     const base = new Latencies();
@@ -65,9 +83,13 @@ export async function slowConsumer(o: SlowConsumerOptions): Promise<GenResult> {
     let stallSeq = Number.POSITIVE_INFINITY;
     stalled.onFrame = (type, flags, buf, start) => {
       if (type !== Type.publish) return;
-      if (buf.readUInt32LE(payloadStart(flags, buf, start) + 8) > stallSeq) stalledReceived++;
+      const at = payloadStart(flags, buf, start);
+      // The main topic's messages only (publisher 0), not the bulk topic's.
+      if (buf.readUInt32LE(at + 12) === 0 && buf.readUInt32LE(at + 8) > stallSeq) {
+        stalledReceived++;
+      }
     };
-    await stalled.subscribe([TOPIC], 0);
+    await stalled.subscribe([TOPIC, BULK], 0);
     stalled.socket.pause();
     stallSeq = pub.sent;
     const publishedAtStall = pub.published;
@@ -82,6 +104,7 @@ export async function slowConsumer(o: SlowConsumerOptions): Promise<GenResult> {
     const u2 = usage(a2, b2, o.brokerPid, o.cores);
     const rssPeakKb = peak.stop();
     pub.stop();
+    bulk.stop();
     const published = pub.published;
     const stalledExpected = published - publishedAtStall;
 
@@ -130,6 +153,8 @@ export async function slowConsumer(o: SlowConsumerOptions): Promise<GenResult> {
     };
   } finally {
     pub?.stop();
+    bulk?.stop();
+    bulkWire?.close();
     pubWire?.close();
     stalled?.close();
     for (const w of wires) w.close();

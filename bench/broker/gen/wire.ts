@@ -270,15 +270,21 @@ export function writeAck(buf: Buffer, at: number, type: number, id: number): num
   return at + 4;
 }
 
-/** Latencies (ms) of messages sent within [from, to), bounded in number. */
+/**
+ * Latencies of messages sent within [from, to), kept with their send times
+ * (so that a window can be narrowed afterwards); grows as needed, up to
+ * `cap` samples.
+ */
 export class Latencies {
-  #xs: Float64Array;
+  #sent = new Float64Array(1024);
+  #lat = new Float64Array(1024);
+  readonly #cap: number;
   n = 0;
   from = Number.POSITIVE_INFINITY;
   to = Number.NEGATIVE_INFINITY;
 
   constructor(cap = 4_000_000) {
-    this.#xs = new Float64Array(cap);
+    this.#cap = cap;
   }
 
   window(from: number, to: number): void {
@@ -287,16 +293,42 @@ export class Latencies {
   }
 
   add(sentAt: number, now: number): void {
-    if (sentAt >= this.from && sentAt < this.to && this.n < this.#xs.length) {
-      this.#xs[this.n++] = now - sentAt;
+    if (sentAt < this.from || sentAt >= this.to) return;
+    if (this.n === this.#sent.length) {
+      if (this.n >= this.#cap) return;
+      const size = Math.min(this.#cap, this.n * 2);
+      const sent = new Float64Array(size);
+      const lat = new Float64Array(size);
+      sent.set(this.#sent);
+      lat.set(this.#lat);
+      this.#sent = sent;
+      this.#lat = lat;
     }
+    this.#sent[this.n] = sentAt;
+    this.#lat[this.n++] = now - sentAt;
   }
 
-  /** Nearest-rank percentile, in µs (NaN without samples). */
+  /** Samples of messages sent within the current window. */
+  #inWindow(): Float64Array {
+    const out = new Float64Array(this.n);
+    let k = 0;
+    for (let i = 0; i < this.n; i++) {
+      const t = this.#sent[i];
+      if (t >= this.from && t < this.to) out[k++] = this.#lat[i];
+    }
+    return out.subarray(0, k);
+  }
+
+  /** How many samples fall in the current window. */
+  get count(): number {
+    return this.#inWindow().length;
+  }
+
+  /** Nearest-rank percentile of the current window's samples, in µs (NaN without samples). */
   percentileUs(p: number): number {
-    if (this.n === 0) return Number.NaN;
-    const s = this.#xs.subarray(0, this.n).sort();
-    return s[Math.min(this.n - 1, Math.max(0, Math.ceil((p / 100) * this.n) - 1))] * 1000;
+    const s = this.#inWindow().sort();
+    if (s.length === 0) return Number.NaN;
+    return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] * 1000;
   }
 }
 
