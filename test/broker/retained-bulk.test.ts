@@ -11,7 +11,7 @@ import mqtt from "mqtt";
 import type { Broker } from "../../src/broker/index.js";
 import { startBroker } from "../helpers/broker.js";
 
-/** 20,000 × ~80 bytes: well past the 1 MiB a connection may buffer before a QoS 0 message is dropped. */
+/** 20,000 × ~80 bytes: well past the 256 KiB this broker lets a connection buffer before a QoS 0 message is dropped. */
 const N = 20_000;
 const payload = Buffer.alloc(64, 0x61);
 
@@ -19,7 +19,9 @@ describe("retained messages for a new subscription, in bulk", () => {
   let broker: Broker;
   let url: string;
   before(async () => {
-    broker = await startBroker({ limits: { maxRetainedMessages: 100_000 } });
+    broker = await startBroker({
+      limits: { maxRetainedMessages: 100_000, writeHighWaterMark: 256 * 1024 },
+    });
     url = broker.url("tcp");
     const pub = await mqtt.connectAsync(url, { clientId: "seed" });
     for (let i = 0; i < N; i++) pub.publish(`r/${i}`, payload, { retain: true, qos: 0 });

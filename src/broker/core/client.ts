@@ -50,6 +50,9 @@ export function connackReturnCode(reasonCode: number): number {
   }
 }
 
+/** Retained messages sent to one client per event-loop turn at most. */
+const RETAINED_BURST = 2000;
+
 export class Client implements SessionOwner {
   readonly core: BrokerCore;
   readonly conn: Connection;
@@ -85,6 +88,7 @@ export class Client implements SessionOwner {
   /** Retained messages of new subscriptions still to send (and QoS 0 messages behind them). */
   #retained: Delivery[] | undefined;
   #retainedHead = 0;
+  #retainedScheduled = false;
   /** Live QoS 0 messages waiting behind them (at most maxQueuedMessages). */
   #retainedLive = 0;
   /** Writes waiting for a commit (acknowledgements, QoS 2 deliveries of a stored session). */
@@ -319,14 +323,26 @@ export class Client implements SessionOwner {
   /** Sends pending retained messages while the socket and the window allow; true when none is left. */
   #pumpRetained(session: Session): boolean {
     const backlog = this.#retained as Delivery[];
-    while (this.#retainedHead < backlog.length && !this.congested) {
+    // A bounded burst per turn: other clients are served between bursts.
+    const end = Math.min(backlog.length, this.#retainedHead + RETAINED_BURST);
+    while (this.#retainedHead < end && !this.congested) {
       const d = backlog[this.#retainedHead];
       if (d.qos > 0 && session.inflight.size >= this.window) return false;
       backlog[this.#retainedHead++] = undefined as unknown as Delivery;
       if (d.qos === 0) this.sendDelivery(d, 0, false);
       else this.#sendInflight(session, d);
     }
-    if (this.#retainedHead < backlog.length) return false;
+    if (this.#retainedHead < backlog.length) {
+      // Stopped by the burst bound, not by the socket or the window: go on next turn.
+      if (this.#retainedHead === end && !this.congested && !this.#retainedScheduled) {
+        this.#retainedScheduled = true;
+        setImmediate(() => {
+          this.#retainedScheduled = false;
+          this.pump();
+        });
+      }
+      return false;
+    }
     this.#retained = undefined;
     this.#retainedHead = 0;
     this.#retainedLive = 0;

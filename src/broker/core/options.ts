@@ -66,7 +66,7 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   topicAliasMaximum: 64,
   maxKeepalive: 0,
   connectTimeoutMs: 10_000,
-  writeHighWaterMark: 1024 * 1024,
+  writeHighWaterMark: 16 * 1024 * 1024,
   maximumQoS: 2,
   retainAvailable: true,
   queueQos0: false,
