@@ -273,7 +273,9 @@ describe("queue limits", () => {
 describe("slow consumer", () => {
   it("a subscriber that stops reading: buffered bytes stay bounded, QoS 0 is dropped and counted, QoS 1 is queued up to maxQueuedMessages, others get everything", async () => {
     const hwm = 256 * 1024;
-    const b = await brokerWith({ limits: { writeHighWaterMark: hwm, maxQueuedMessages: 50 } });
+    const b = await brokerWith({
+      limits: { writeHighWaterMark: hwm, maxQueuedMessages: 50, slowConsumerGraceMs: 0 },
+    });
     // The slow subscriber: a raw socket that subscribes, then stops reading.
     const socket = netConnect(tcpPort(b), "127.0.0.1");
     sockets.push(socket);

@@ -20,7 +20,11 @@ describe("retained messages for a new subscription, in bulk", () => {
   let url: string;
   before(async () => {
     broker = await startBroker({
-      limits: { maxRetainedMessages: 100_000, writeHighWaterMark: 256 * 1024 },
+      limits: {
+        maxRetainedMessages: 100_000,
+        writeHighWaterMark: 256 * 1024,
+        slowConsumerGraceMs: 0,
+      },
     });
     url = broker.url("tcp");
     const pub = await mqtt.connectAsync(url, { clientId: "seed" });

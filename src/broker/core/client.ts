@@ -89,6 +89,8 @@ export class Client implements SessionOwner {
   #retained: Delivery[] | undefined;
   #retainedHead = 0;
   #retainedScheduled = false;
+  /** When this client's buffer went above the high-water mark (0: it is below). */
+  #congestedSince = 0;
   /** Live QoS 0 messages waiting behind them (at most maxQueuedMessages). */
   #retainedLive = 0;
   /** Writes waiting for a commit (acknowledgements, QoS 2 deliveries of a stored session). */
@@ -233,6 +235,25 @@ export class Client implements SessionOwner {
     );
   }
 
+  /**
+   * Whether a QoS 0 message for this client is dropped: its buffer has
+   * stayed above the high-water mark for the grace period (a slow
+   * consumer), or holds 64 times the mark. A client that reads at full
+   * speed drains below the mark between bursts and loses nothing.
+   */
+  #lateForQos0(): boolean {
+    const buffered = this.conn.bufferedAmount;
+    const limits = this.core.limits;
+    if (buffered <= limits.writeHighWaterMark) {
+      this.#congestedSince = 0;
+      return false;
+    }
+    if (buffered > limits.writeHighWaterMark * 64) return true;
+    const now = Date.now();
+    if (this.#congestedSince === 0) this.#congestedSince = now;
+    return now - this.#congestedSince >= limits.slowConsumerGraceMs;
+  }
+
   /** Whether the socket is backed up beyond the high-water mark. */
   get congested(): boolean {
     return this.conn.bufferedAmount > this.core.limits.writeHighWaterMark;
@@ -259,7 +280,7 @@ export class Client implements SessionOwner {
       return;
     }
     if (d.qos === 0) {
-      if (this.congested) {
+      if (this.#lateForQos0()) {
         this.core.stats.drop("slow_consumer");
         return;
       }
@@ -352,6 +373,7 @@ export class Client implements SessionOwner {
   pump(): void {
     const session = this.session;
     if (session === null || this.state !== "connected") return;
+    if (!this.congested) this.#congestedSince = 0;
     if (this.#retained !== undefined && !this.#pumpRetained(session)) return;
     const now = Date.now();
     while (session.queue.loaded > 0 && !this.congested) {

@@ -29,8 +29,15 @@ export interface BrokerLimits {
   maxKeepalive: number;
   /** Milliseconds a new connection has to send CONNECT. */
   connectTimeoutMs: number;
-  /** Bytes waiting in a connection's socket beyond which it is a slow consumer. */
+  /**
+   * Bytes waiting in a connection's socket beyond which QoS 1/2 deliveries
+   * queue instead of being written, and QoS 0 ones count as late: dropped
+   * once the buffer has stayed above this for `slowConsumerGraceMs`, or at
+   * once beyond 64 times this.
+   */
   writeHighWaterMark: number;
+  /** How long a connection's buffer may stay above the high-water mark before QoS 0 to it is dropped. */
+  slowConsumerGraceMs: number;
   /** Highest QoS the broker grants. */
   maximumQoS: QoS;
   /** Whether retained messages are supported. */
@@ -66,7 +73,8 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   topicAliasMaximum: 64,
   maxKeepalive: 0,
   connectTimeoutMs: 10_000,
-  writeHighWaterMark: 16 * 1024 * 1024,
+  writeHighWaterMark: 1024 * 1024,
+  slowConsumerGraceMs: 1000,
   maximumQoS: 2,
   retainAvailable: true,
   queueQos0: false,
