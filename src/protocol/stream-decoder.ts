@@ -22,7 +22,7 @@ import { MAX_PACKET_SIZE, PacketType, type ProtocolVersion } from "./constants.j
 import { ErrorCode, InvalidArgumentError, malformed, ProtocolError } from "./errors.js";
 import type { Packet } from "./packet.js";
 import { ReasonCode } from "./reason-codes.js";
-import { Reader, STRING_RULES_V4, STRING_RULES_V5 } from "./wire.js";
+import { NO_BYTES, Reader, STRING_RULES_V4, STRING_RULES_V5 } from "./wire.js";
 
 export interface DecoderOptions {
   /**
@@ -46,8 +46,8 @@ export abstract class StreamDecoder<P extends Packet = Packet> {
   /** Options the packet decoders take. */
   protected readonly opts: { validatePayloadFormat: boolean };
   #reader = new Reader();
-  /** Fixed-header bytes of a packet whose header spans chunks (at most 5). */
-  #head = new Uint8Array(5);
+  /** Fixed-header bytes of a packet whose header spans chunks (at most 5; made when first needed). */
+  #head: Uint8Array | undefined;
   #headLen = 0;
   /** A packet spanning chunks: its bytes so far, filled up to #filled, growing to #total. */
   #partial: Uint8Array | null = null;
@@ -151,6 +151,7 @@ export abstract class StreamDecoder<P extends Packet = Packet> {
       }
       if (!complete) {
         if (i > pos + 4) throw tooLongLength(this.#version);
+        this.#head ??= new Uint8Array(5);
         this.#head.set(chunk.subarray(pos, end), 0);
         this.#headLen = end - pos;
         return;
@@ -177,6 +178,7 @@ export abstract class StreamDecoder<P extends Packet = Packet> {
     const end = chunk.length;
     if (this.#partial === null) {
       // Complete the fixed header a byte at a time.
+      this.#head ??= new Uint8Array(5);
       const head = this.#head;
       while (this.#partial === null) {
         if (pos >= end) return -1;
@@ -274,7 +276,10 @@ export abstract class StreamDecoder<P extends Packet = Packet> {
   #decodeAt(buf: Uint8Array, start: number, bodyStart: number, end: number): P {
     const r = this.#reader;
     r.reset(buf, bodyStart, end);
-    return this.decodeBody(r, buf[start], buf, bodyStart, end);
+    const packet = this.decodeBody(r, buf[start], buf, bodyStart, end);
+    // Between packets the reader holds no chunk: an idle connection keeps no read buffer alive.
+    r.buf = NO_BYTES;
+    return packet;
   }
 
   /**

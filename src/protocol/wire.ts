@@ -29,9 +29,12 @@ export const STRING_RULES_V4: StringRules = {
   length: "§2.2.3",
 };
 
+/** No bytes: what a {@link Reader} points at between packets (shared, never written). */
+export const NO_BYTES = new Uint8Array(0);
+
 /** A cursor over one packet's bytes `buf[pos..end)`. */
 export class Reader {
-  buf: Uint8Array = new Uint8Array(0);
+  buf: Uint8Array = NO_BYTES;
   pos = 0;
   end = 0;
   strings: StringRules = STRING_RULES_V5;

@@ -415,7 +415,7 @@ export class BrokerCore {
     for (const d of session.queue) this.redeliverShared(d, session);
     session.inflight.clear();
     session.queue.clear();
-    session.inboundQos2.clear();
+    if (session.inboundQos2Size > 0) session.inboundQos2.clear();
     const will = session.will;
     session.will = undefined;
     if (will !== undefined) this.publishWill(session.clientId, will, session.username);

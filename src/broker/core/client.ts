@@ -70,8 +70,8 @@ export class Client implements SessionOwner {
   receiveMaximum = 65_535;
   /** The client's Maximum Packet Size [MQTT-3.1.2-24]. */
   maximumPacketSize = MAX_PACKET_SIZE;
-  /** Topic aliases the client set towards the broker (§3.3.2.3.4). */
-  readonly aliases = new Map<number, string>();
+  /** Topic aliases the client set towards the broker (§3.3.2.3.4); made on first use. */
+  aliases: Map<number, string> | undefined;
   /** Enhanced authentication in progress (MQTT 5 AUTH). */
   authMethod: string | undefined;
   authInfo: ConnectInfo | undefined;

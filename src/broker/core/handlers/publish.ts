@@ -33,11 +33,11 @@ export function handlePublish(client: Client, packet: PublishPacket): void {
       );
     }
     if (topic === "") {
-      const known = client.aliases.get(alias);
+      const known = client.aliases?.get(alias);
       if (known === undefined) throw protocolError("§3.3.2.3.4", `unknown topic alias ${alias}`);
       topic = known;
     } else {
-      client.aliases.set(alias, topic);
+      (client.aliases ??= new Map()).set(alias, topic);
     }
   }
   if (props?.subscriptionIdentifiers !== undefined) {
@@ -83,7 +83,7 @@ export function handlePublish(client: Client, packet: PublishPacket): void {
   if (
     packet.qos > 0 &&
     (packet.qos === 2 || client.qos1AwaitingAck > 0) &&
-    session.inboundQos2.size + client.qos1AwaitingAck >= limits.receiveMaximum
+    session.inboundQos2Size + client.qos1AwaitingAck >= limits.receiveMaximum
   ) {
     // More unacknowledged QoS 1/2 than the Receive Maximum we announced (§3.3.4): QoS 2 awaiting
     // PUBREL, and QoS 1 whose PUBACK waits for a store commit (without a store there are none).

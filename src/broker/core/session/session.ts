@@ -53,8 +53,7 @@ export class Session {
   /** Outbound QoS 1/2 in flight, by packet id, in send order. */
   readonly inflight = new Map<number, Inflight>();
   readonly queue = new DeliveryQueue();
-  /** Inbound QoS 2 packet ids received and not yet released by PUBREL (§4.3.3 method B). */
-  readonly inboundQos2 = new Set<number>();
+  #inboundQos2: Set<number> | undefined;
   will: Will | undefined;
   /** User name of the connection that set the will: the will is authorized as that user. */
   username: string | undefined;
@@ -71,6 +70,21 @@ export class Session {
   stored = false;
   /** Messages dropped because the queue was full. */
   dropped = 0;
+
+  /**
+   * Inbound QoS 2 packet ids received and not yet released by PUBREL
+   * (§4.3.3 method B); the set is made on first use (most sessions never
+   * receive QoS 2).
+   */
+  get inboundQos2(): Set<number> {
+    this.#inboundQos2 ??= new Set();
+    return this.#inboundQos2;
+  }
+
+  /** How many inbound QoS 2 ids are held, without making the set. */
+  get inboundQos2Size(): number {
+    return this.#inboundQos2?.size ?? 0;
+  }
 
   constructor(clientId: string, version: ProtocolVersion) {
     this.clientId = clientId;
