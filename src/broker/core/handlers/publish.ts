@@ -37,7 +37,8 @@ export function handlePublish(client: Client, packet: PublishPacket): void {
       if (known === undefined) throw protocolError("§3.3.2.3.4", `unknown topic alias ${alias}`);
       topic = known;
     } else {
-      (client.aliases ??= new Map()).set(alias, topic);
+      client.aliases ??= new Map();
+      client.aliases.set(alias, topic);
     }
   }
   if (props?.subscriptionIdentifiers !== undefined) {
