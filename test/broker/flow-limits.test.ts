@@ -364,6 +364,69 @@ describe("slow consumer", () => {
     );
   });
 
+  it("slowConsumerGraceMs: a subscriber that stopped reading loses QoS 0 only after its buffer stayed above the mark for the grace period; one that keeps reading loses nothing", async () => {
+    // 64 × the mark (16 MiB) is dropped at once: the paced batches below stay far under it.
+    const hwm = 256 * 1024;
+    const grace = 1000;
+    const b = await brokerWith({
+      limits: { writeHighWaterMark: hwm, slowConsumerGraceMs: grace },
+    });
+    // A TCP subscriber that keeps reading, and one that stops after its SUBACK.
+    const reader = await RawClient.tcp(tcpPort(b), 4);
+    open.push(reader);
+    await reader.connect({ clientId: "reader" });
+    reader.send({
+      type: "subscribe",
+      packetId: 1,
+      subscriptions: [{ topicFilter: "g/#", qos: 0 }],
+    });
+    await reader.next("suback");
+    const socket = netConnect(tcpPort(b), "127.0.0.1");
+    sockets.push(socket);
+    await new Promise((r) => socket.once("connect", r));
+    socket.write(
+      encode(
+        { type: "connect", protocolVersion: 4, clean: true, keepalive: 0, clientId: "stalled" },
+        4,
+      ),
+    );
+    socket.write(
+      encode(
+        { type: "subscribe", packetId: 1, subscriptions: [{ topicFilter: "g/#", qos: 0 }] },
+        4,
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    socket.pause();
+    const stalled = [...b.core.clients].find((c) => c.clientId === "stalled");
+    assert.ok(stalled);
+
+    const pub = await RawClient.tcp(tcpPort(b), 4);
+    open.push(pub);
+    await pub.connect({ clientId: "gpub" });
+    const payload = text("x".repeat(4096));
+    let sent = 0;
+    let above = 0;
+    let read = 0;
+    const started = Date.now();
+    while (b.core.stats.dropped.slow_consumer === 0 && Date.now() - started < 20_000) {
+      for (let i = 0; i < 50; i++) publish(pub, "g/t", payload);
+      sent += 50;
+      await sync(pub);
+      read += (await drain(reader, 20)).length;
+      if (above === 0 && stalled.conn.bufferedAmount > hwm) above = Date.now();
+      // Within the grace period nothing is dropped, however full the stalled one's buffer.
+      if (above !== 0 && Date.now() - above < grace / 2) {
+        assert.equal(b.core.stats.dropped.slow_consumer, 0, "dropped within the grace period");
+      }
+    }
+    assert.ok(b.core.stats.dropped.slow_consumer > 0, "the stalled subscriber is dropped from");
+    assert.ok(above !== 0 && Date.now() - above >= grace / 2);
+    // Every drop was the stalled one's: the reader got everything.
+    read += (await drain(reader, 300)).length;
+    assert.equal(read, sent);
+  });
+
   it("a congested in-memory connection sends the QoS 1 messages it held back once its bytes are handed over", async () => {
     const b = await brokerWith({ limits: { writeHighWaterMark: 1024 } });
     const sub = await client(b, 5);

@@ -91,6 +91,8 @@ export class Client implements SessionOwner {
   #retainedScheduled = false;
   /** When this client's buffer went above the high-water mark (0: it is below). */
   #congestedSince = 0;
+  /** The connection's bytes flushed at that moment. */
+  #flushedSince = 0;
   /** Live QoS 0 messages waiting behind them (at most maxQueuedMessages). */
   #retainedLive = 0;
   /** Writes waiting for a commit (acknowledgements, QoS 2 deliveries of a stored session). */
@@ -250,8 +252,19 @@ export class Client implements SessionOwner {
     }
     if (buffered > limits.writeHighWaterMark * 64) return true;
     const now = Date.now();
-    if (this.#congestedSince === 0) this.#congestedSince = now;
-    return now - this.#congestedSince >= limits.slowConsumerGraceMs;
+    const flushed = this.conn.bytesFlushed;
+    if (this.#congestedSince === 0) {
+      this.#congestedSince = now;
+      this.#flushedSince = flushed ?? 0;
+    }
+    if (now - this.#congestedSince < limits.slowConsumerGraceMs) return false;
+    if (flushed !== undefined && flushed - this.#flushedSince >= limits.writeHighWaterMark) {
+      // It took a mark's worth or more over the grace period: busy, not stalled. Look again later.
+      this.#congestedSince = now;
+      this.#flushedSince = flushed;
+      return false;
+    }
+    return true;
   }
 
   /** Whether the socket is backed up beyond the high-water mark. */

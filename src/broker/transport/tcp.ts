@@ -18,6 +18,9 @@ export class SocketConnection implements Connection {
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #scheduled = false;
+  #flushed = 0;
+  /** Bytes of the write whose callback comes next (one per flush). */
+  #inFlight: number[] = [];
   #handlers: ConnectionHandlers | undefined;
 
   constructor(socket: Socket, transport = "tcp") {
@@ -25,6 +28,10 @@ export class SocketConnection implements Connection {
     this.transport = transport;
     this.remoteAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
     socket.setNoDelay(true);
+  }
+
+  get bytesFlushed(): number {
+    return this.#flushed;
   }
 
   get bufferedAmount(): number {
@@ -63,6 +70,7 @@ export class SocketConnection implements Connection {
     // "drained" for the broker, whatever the socket's own high-water mark (which only emits
     // 'drain' after a write returned false).
     const last = pending.length - 1;
+    this.#inFlight.push(bytes);
     if (last === 0) {
       socket.write(pending[0], this.#written);
       return;
@@ -79,6 +87,7 @@ export class SocketConnection implements Connection {
   };
 
   #written = (err?: Error | null): void => {
+    this.#flushed += this.#inFlight.shift() ?? 0;
     if (!err && this.#pending.length === 0) this.#handlers?.drain();
   };
 

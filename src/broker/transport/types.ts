@@ -27,6 +27,11 @@ export interface Connection {
   identity?: string;
   /** Bytes written but not yet handed to the OS. */
   readonly bufferedAmount: number;
+  /**
+   * Bytes handed to the OS so far, where the transport knows: with it, a
+   * client that keeps reading is told apart from one that stopped.
+   */
+  readonly bytesFlushed?: number;
   /** Installs the core's callbacks; data starts flowing after this. */
   start(handlers: ConnectionHandlers): void;
   /**
