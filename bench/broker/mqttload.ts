@@ -1,5 +1,5 @@
 /**
- * mqttload (`../shared/tools/mqttload`, a C load generator: one epoll loop,
+ * mqttload (`bench/broker/mqttload/`, a copy of the team's `../shared/tools/mqttload`, a C load generator: one epoll loop,
  * pre-encoded MQTT 3.1.1, a few % of a core) as the broker benchmark uses
  * it: built once per run into a temporary directory, run with a deadline,
  * its one `key=value` result line parsed into numbers.

@@ -41,7 +41,8 @@ import { type Sample, table } from "./report.js";
 import { type Params, QUICK, SCENARIOS, type Scenario } from "./scenarios.js";
 
 const root = resolve(import.meta.dirname, "../..");
-const MQTTLOAD_SOURCE = resolve(root, "../shared/tools/mqttload");
+/** mqttload's sources: a copy of the team's ../shared/tools/mqttload kept here (MQTTLOAD_SRC overrides). */
+const MQTTLOAD_SOURCE = process.env.MQTTLOAD_SRC ?? resolve(root, "bench/broker/mqttload");
 
 const { values } = parseArgs({
   options: {

@@ -7,8 +7,8 @@
  *
  * Against Starling, and Mosquitto when installed (under CI=true it must be:
  * the project's loud-skip convention, test/helpers/programs.ts). Building
- * mqttload needs `make` and a C compiler, and its sources in
- * ../shared/tools/mqttload.
+ * mqttload needs `make` and a C compiler; its sources are in
+ * bench/broker/mqttload (a copy of the team's ../shared/tools/mqttload).
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -19,7 +19,10 @@ import { requireMosquitto } from "../helpers/mosquitto.js";
 import { Programs, requirePrograms, underCI } from "../helpers/programs.js";
 
 const root = new URL("../..", import.meta.url).pathname;
-const mqttloadSource = join(root, "../shared/tools/mqttload/mqttload.c");
+const mqttloadSource = join(
+  process.env.MQTTLOAD_SRC ?? join(root, "bench/broker/mqttload"),
+  "mqttload.c",
+);
 
 function requireMqttloadSource(): string | false {
   if (existsSync(mqttloadSource)) return false;
