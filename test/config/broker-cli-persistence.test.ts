@@ -8,66 +8,21 @@
  * together are refused.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import mqtt from "mqtt";
+import { type BrokerProcess, spawnBroker } from "../helpers/broker-process.js";
 
-const root = new URL("../..", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "starling-cli-data-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  proc: ChildProcess;
-  port: number;
-  stop(): Promise<void>;
-}
+type Run = BrokerProcess;
 
-/** Spawns `starling broker ARGS`; resolves with its TCP port once listening, or with its exit code and output. */
-function broker(
-  args: string[],
-  cwd = root,
-): Promise<Run | { code: number | null; output: string }> {
-  // Absolute paths, so the broker can run in any working directory (its default ./data).
-  const tsx = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
-  const main = join(root, "src/cli/main.ts");
-  const proc = spawn(
-    process.execPath,
-    ["--import", tsx, main, "broker", "-p", "0", "--ws-port", "0", ...args],
-    { cwd, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let out = "";
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once("exit", r));
-    proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill("SIGKILL");
-      reject(new Error(`broker did not start within 15 s:\n${out}`));
-    }, 15_000);
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /listening on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ proc, port: Number(m[1]), stop });
-      }
-    };
-    proc.stdout?.on("data", onData);
-    proc.stderr?.on("data", onData);
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, output: out });
-    });
-  });
-}
+/** `starling broker ARGS` on OS-chosen ports (TCP; WebSocket off), from `cwd` (default: the repository). */
+const broker = (args: string[], cwd?: string) =>
+  spawnBroker(["-p", "0", "--ws-port", "0", ...args], { cwd });
 
 function running(r: Awaited<ReturnType<typeof broker>>): Run {
   if ("port" in r) return r;

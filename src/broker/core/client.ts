@@ -88,13 +88,13 @@ export class Client implements SessionOwner {
   /** Retained messages of new subscriptions still to send (and QoS 0 messages behind them). */
   #retained: Delivery[] | undefined;
   #retainedHead = 0;
+  /** Live QoS 0 messages waiting behind them (at most maxQueuedMessages). */
+  #retainedLive = 0;
   #retainedScheduled = false;
   /** When this client's buffer went above the high-water mark (0: it is below). */
   #congestedSince = 0;
   /** The connection's bytes flushed at that moment. */
   #flushedSince = 0;
-  /** Live QoS 0 messages waiting behind them (at most maxQueuedMessages). */
-  #retainedLive = 0;
   /** Writes waiting for a commit (acknowledgements, QoS 2 deliveries of a stored session). */
   #held = 0;
   readonly refuse: boolean;
@@ -239,9 +239,9 @@ export class Client implements SessionOwner {
 
   /**
    * Whether a QoS 0 message for this client is dropped: its buffer has
-   * stayed above the high-water mark for the grace period (a slow
-   * consumer), or holds 64 times the mark. A client that reads at full
-   * speed drains below the mark between bursts and loses nothing.
+   * stayed above the high-water mark for the grace period while it took
+   * less than a mark's worth of bytes (a slow consumer), or holds 64 times
+   * the mark. A client that keeps reading loses nothing, however far behind.
    */
   #lateForQos0(): boolean {
     const buffered = this.conn.bufferedAmount;
@@ -338,7 +338,6 @@ export class Client implements SessionOwner {
     persistence?.putInflight(session, f);
   }
 
-  /** Sends queued messages while the window and the socket allow. */
   /**
    * Sends the retained messages of a new subscription ([MQTT-3.8.4-4]) as
    * the socket takes them rather than all at once: however many there are,
@@ -383,6 +382,7 @@ export class Client implements SessionOwner {
     return true;
   }
 
+  /** Sends retained, then queued messages while the window and the socket allow. */
   pump(): void {
     const session = this.session;
     if (session === null || this.state !== "connected") return;
