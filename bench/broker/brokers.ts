@@ -147,9 +147,9 @@ export function mosquittoConf(port: number): string {
 /** How each broker is configured, for the report. */
 export const SETTINGS: Record<BrokerName, string> = {
   starling:
-    '`node dist/cli/main.js broker -c starling.toml --data-dir <fresh temp dir> --log-level warn`; starling.toml holds only `[[listeners]] type = "mqtt", host = "127.0.0.1", port = <free port>` — every other key at its default (persistence on with `sync = "full"` through `--data-dir`; these scenarios use clean sessions, which are not stored, but retained messages are; `max_inflight = 20`, `max_queued_messages = 1000`, `write_high_water_mark = 1 MiB`, `$SYS` every 10 s, pino logging at warn)',
+    '`node dist/cli/main.js broker -c starling.toml --data-dir <fresh temp dir> --log-level warn`; starling.toml holds only `[[listeners]] type = "mqtt", host = "127.0.0.1", port = <free port>` — every other key at its default (persistence on with `sync = "full"` through `--data-dir`; these scenarios use clean sessions, which are not stored, but retained messages are; `max_inflight = 1000`, `max_queued_messages = 1000`, `max_connections = 100000`, `write_high_water_mark = 1 MiB`, `$SYS` every 10 s, pino logging at warn)',
   mosquitto:
-    "`/usr/sbin/mosquitto -c mosquitto.conf` with `listener <free port> 127.0.0.1`, `allow_anonymous true`, `persistence false`; everything else at its defaults (`max_inflight_messages 20`, `max_queued_messages 1000`, `sys_interval 10`, logging connections to stderr, which goes to a file)",
+    "`/usr/sbin/mosquitto -c mosquitto.conf` with `listener <free port> 127.0.0.1`, `allow_anonymous true`, `persistence false`; everything else at its defaults (`max_inflight_messages 20`, `max_queued_messages 1000`, `max_connections -1` (no limit), `sys_interval 10`, logging connections to stderr, which goes to a file)",
   aedes:
     "`node bench/broker/aedes-server.mjs`: `await Aedes.createBroker()` with no options (in-memory persistence, mqemitter, `concurrency 100`, no inflight or queue limits), `net.createServer(aedes.handle)` on 127.0.0.1 port 0",
 };
