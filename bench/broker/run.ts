@@ -4,7 +4,8 @@
  * its defaults (brokers.ts); the load comes from mqttload (a C generator
  * using a few % of a core) or, for what mqttload cannot do (QoS 2, a
  * wildcard-heavy subscription set, a slow consumer, retained-heavy), from
- * this bench's own generator in a separate process (gen/). Rounds are
+ * this bench's own generator in a separate process (gen/), or from both
+ * (`conn-max`: the generator's probe starts mqttload for the bulk). Rounds are
  * interleaved — for each scenario Starling, Mosquitto, Aedes, each on a
  * fresh broker process — and the table shows medians over rounds, with the
  * broker's, the generator's and the rest of the machine's CPU next to
@@ -151,7 +152,7 @@ if (scenarios.some((s) => s.tool === "gen")) {
 
 function runGen(s: Extract<Scenario, { tool: "gen" }>, b: RunningBroker): Promise<Numbers> {
   const deadlineMs = s.deadlineMs(params);
-  const req = { ...s.request(params), port: b.port, brokerPid: b.pid, cores, deadlineMs };
+  const req = { ...s.request(params), port: b.port, brokerPid: b.pid, cores, mqttload, deadlineMs };
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [genScript as string, JSON.stringify(req)], {
       stdio: ["ignore", "pipe", "pipe"],
@@ -297,7 +298,7 @@ out.push(
 out.push("");
 out.push(
   `${rounds} round(s), interleaved (each scenario: ${brokers.map((b) => LABEL[b]).join(", ")}, each on a fresh broker process), ${params.warmup} s warm-up + ${params.dur} s measured per run; medians over rounds. ` +
-    `CPU in % of one core (${cores} cores = ${cores * 100} %) over the measured window: broker from /proc/PID/stat, generator (mqttload or this bench's own) its own, other = the rest of the machine from /proc/stat (other people's work on this shared machine: the noise). Lost = messages not delivered over all rounds (connections failed, for the connection scenario).`,
+    `CPU in % of one core (${cores} cores = ${cores * 100} %) over the measured window: broker from /proc/PID/stat, generator (mqttload or this bench's own) its own, other = the rest of the machine from /proc/stat (other people's work on this shared machine: the noise). Lost = messages not delivered over all rounds (connections failed, or closed by the broker, for the connection scenarios).`,
 );
 out.push("");
 out.push(table(samples, scenarios, brokers));

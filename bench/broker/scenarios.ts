@@ -3,6 +3,7 @@
  * them (mqttload, or this bench's own generator process for what mqttload
  * cannot do), their parameters, and the numbers that make the table's rows.
  */
+import { fileLimit, setupBudgetS } from "./gen/conn-max.js";
 import type { GenRequest } from "./gen/main.js";
 import type { Numbers } from "./mqttload.js";
 
@@ -43,8 +44,8 @@ export interface MqttloadScenario extends Base {
   args: (p: Params) => string[];
 }
 
-/** A generator request without the run's port, pid, cores and deadline. */
-export type GenArgs = DistributiveOmit<GenRequest, "port" | "brokerPid" | "cores">;
+/** A generator request without the run's port, pid, cores, mqttload binary and deadline. */
+export type GenArgs = DistributiveOmit<GenRequest, "port" | "brokerPid" | "cores" | "mqttload">;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export interface GenScenario extends Base {
@@ -172,6 +173,85 @@ export const SCENARIOS: Scenario[] = [
     derive: (r) => {
       r.lost = (r.failed ?? 0) + (r.dropped ?? 0);
     },
+  },
+  {
+    id: "conn-max",
+    tool: "gen",
+    describe: (p) => {
+      const r = connMaxRequest(p);
+      const limit = fileLimit("self").hard;
+      const n = Math.min(limit - r.margin, r.cap ?? Number.POSITIVE_INFINITY);
+      return `mqttload conn (its own process) opens N idle connections (CONNECT clean session, keepalive 60, ${r.conc} handshakes at a time, from source addresses 127.0.0.1, .2, … with ≤ 8000 each: from one, connect() past ~14k connections to one port spends ms each in the kernel's ephemeral-port search) and holds them; N = the broker's open-file limit (or mqttload's, if lower) − ${r.margin}${r.cap === undefined ? "" : `, at most ${r.cap}`}: ${n.toLocaleString("en")} here (limit ${limit.toLocaleString("en")}). Meanwhile the own generator, in another process, keeps one more connection and sends a PINGREQ every ${r.pingEveryMs} ms (on schedule whether or not the last was answered, so that a stall delays every ping sent during it; and one at the start of each phase) and times its PINGRESP, by phase: before (${r.baselineMs / 1000} s alone), while they open, and with all of them held (${r.heldMs / 1000} s, after ${r.settleMs / 1000} s settling); "held" = connected − closed by the broker by the end (failed or dropped ones show as lost); broker RSS at the end of the held phase; CPU figures from the held phase (generator = the probe + mqttload; the connecting phase's, and the p50s/max of every phase, are in the JSON)`;
+    },
+    request: (p) => connMaxRequest(p),
+    deadlineMs: (p) => {
+      const r = connMaxRequest(p);
+      const n = Math.min(fileLimit("self").hard, r.cap ?? Number.POSITIVE_INFINITY);
+      return r.baselineMs + r.settleMs + r.heldMs + (setupBudgetS(n) + 15 + 30) * 1000;
+    },
+    metrics: [
+      {
+        label: "max connections: held",
+        key: "held",
+        higher: true,
+        format: fmtInt,
+      },
+      {
+        label: "max connections: probe p50 before (µs)",
+        key: "base_p50_us",
+        higher: false,
+        format: fmtInt,
+      },
+      {
+        label: "max connections: probe p99 before (µs)",
+        key: "base_p99_us",
+        higher: false,
+        format: fmtInt,
+      },
+      {
+        label: "max connections: probe p99 while opening (µs)",
+        key: "open_p99_us",
+        higher: false,
+        format: fmtInt,
+      },
+      {
+        label: "max connections: probe max while opening (µs)",
+        key: "open_max_us",
+        higher: false,
+        format: fmtInt,
+      },
+      {
+        label: "max connections: probe p50 with all held (µs)",
+        key: "held_p50_us",
+        higher: false,
+        format: fmtInt,
+      },
+      {
+        label: "max connections: probe p99 with all held (µs)",
+        key: "held_p99_us",
+        higher: false,
+        format: fmtInt,
+      },
+      {
+        label: "max connections: probe max with all held (µs)",
+        key: "held_max_us",
+        higher: false,
+        format: fmtInt,
+      },
+      {
+        label: "max connections: probe p99 held / before",
+        key: "p99_ratio",
+        higher: false,
+        format: fmtX,
+        noRatio: true,
+      },
+      {
+        label: "max connections: broker RSS with all held",
+        key: "broker_rss_kb",
+        higher: false,
+        format: fmtMib,
+      },
+    ],
   },
   fanin("fanin-1k", 0, 1024, "fan-in QoS 0, 1 KB payloads (msg/s)"),
   fanin("fanin-16k", 0, 16384, "fan-in QoS 0, 16 KB payloads (msg/s)"),
@@ -336,7 +416,21 @@ function retainedRequest(p: Params) {
   };
 }
 
+function connMaxRequest(p: Params) {
+  return {
+    scenario: "conn-max" as const,
+    margin: 200,
+    ...(p.quick ? { cap: 300 } : {}),
+    conc: 50,
+    pingEveryMs: 10,
+    // A smoke run: ~30–50 pings per phase, enough to see that each phase has numbers.
+    baselineMs: p.quick ? 300 : 2_000,
+    settleMs: p.quick ? 100 : 1_000,
+    heldMs: p.quick ? 500 : Math.max(5, p.dur) * 1000,
+  };
+}
+
 const wildcardSubs = (p: Params) => (p.quick ? 100 : 1000);
 
 /** The scenarios of `--quick` unless `--only` says otherwise. */
-export const QUICK = ["fanin-q0", "latency", "conn", "qos2", "retained"];
+export const QUICK = ["fanin-q0", "latency", "conn", "conn-max", "qos2", "retained"];

@@ -6,6 +6,7 @@
  * `{"ok":false,"error":"…"}` — and exits. A hard deadline (`deadlineMs`)
  * ends it whatever happens.
  */
+import { type ConnMaxOptions, connMax } from "./conn-max.js";
 import { type Qos2Options, qos2 } from "./qos2.js";
 import { type RetainedOptions, retained } from "./retained.js";
 import { type SlowConsumerOptions, slowConsumer } from "./slow-consumer.js";
@@ -16,7 +17,8 @@ export type GenRequest =
   | ({ scenario: "slow-consumer" } & SlowConsumerOptions)
   | ({ scenario: "retained" } & RetainedOptions)
   | ({ scenario: "qos2" } & Qos2Options)
-  | ({ scenario: "wildcard" } & WildcardOptions);
+  | ({ scenario: "wildcard" } & WildcardOptions)
+  | ({ scenario: "conn-max" } & ConnMaxOptions);
 
 function run(req: GenRequest): Promise<GenResult> {
   switch (req.scenario) {
@@ -28,6 +30,8 @@ function run(req: GenRequest): Promise<GenResult> {
       return qos2(req);
     case "wildcard":
       return wildcard(req);
+    case "conn-max":
+      return connMax(req);
   }
 }
 

@@ -29,6 +29,7 @@ export const Type = {
   pubrel: 6,
   pubcomp: 7,
   suback: 9,
+  pingresp: 13,
 } as const;
 
 /**
@@ -332,7 +333,8 @@ export class Latencies {
   }
 }
 
-interface Mark {
+/** A point in time and the CPU time spent so far by this process, the broker and the machine. */
+export interface Mark {
   t: number;
   cpu: NodeJS.CpuUsage;
   broker: number;
