@@ -2,7 +2,9 @@
  * Smoke run of the side-by-side broker benchmark (`npm run bench:broker --
  * --quick`, bench/broker/): the scripts still build mqttload and the
  * generator, start the brokers, run a few scenarios of both kinds
- * (mqttload's and the bench's own generator's) and print the table. It
+ * (mqttload's and the bench's own generator's, and `conn-max`, which runs
+ * both at once: 300 connections held by mqttload, a PINGREQ probe in the
+ * generator) and print the table. It
  * checks that they ran and produced numbers, never how fast anything was.
  *
  * Against Starling, and Mosquitto when installed (under CI=true it must be:
@@ -82,6 +84,7 @@ describe("bench:broker --quick (smoke)", { skip }, () => {
     const ids = report.scenarios.map((s) => s.id);
     assert.ok(ids.includes("fanin-q0") && ids.includes("conn"), ids.join(","));
     assert.ok(ids.includes("qos2") && ids.includes("retained"), ids.join(","));
+    assert.ok(ids.includes("conn-max"), ids.join(","));
     for (const s of report.scenarios) {
       for (const b of brokers) {
         const runs = report.samples.filter((x) => x.scenario === s.id && x.broker === b);
