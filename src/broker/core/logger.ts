@@ -4,6 +4,8 @@ export interface Logger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
+  /** Whether lines of `level` are written (pino's); without it, every level counts as on. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** A logger that drops everything (embedding without logs, tests). */
@@ -12,4 +14,5 @@ export const silentLogger: Logger = {
   info() {},
   warn() {},
   error() {},
+  isLevelEnabled: () => false,
 };
