@@ -80,6 +80,8 @@ function longTimeout(
 export class BrokerCore {
   readonly limits: BrokerLimits;
   readonly logger: Logger;
+  /** Info lines are written: the per-connection ones are built only then. */
+  readonly logsInfo: boolean;
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
   readonly enhancedAuth: Map<string, EnhancedAuthenticator>;
@@ -107,6 +109,7 @@ export class BrokerCore {
       this.limits.maxRetainedBytes,
     );
     this.logger = options.logger ?? silentLogger;
+    this.logsInfo = this.logger.isLevelEnabled?.("info") ?? true;
     this.authenticator = options.authenticator ?? allowAll;
     const authorizer = options.authorizer ?? allowAll;
     this.authorizer = authorizer;

@@ -558,10 +558,12 @@ export class Client implements SessionOwner {
     }
     this.core.stats.clientsConnected--;
     session.owner = null;
-    this.core.logger.info(
-      { clientId: this.clientId, remote: this.conn.remoteAddress, reason: this.closeReason },
-      `client ${this.clientId} disconnected`,
-    );
+    if (this.core.logsInfo) {
+      this.core.logger.info(
+        { clientId: this.clientId, remote: this.conn.remoteAddress, reason: this.closeReason },
+        `client ${this.clientId} disconnected`,
+      );
+    }
     // Unacknowledged shared-subscription QoS 1 messages go to another member (§4.8.2); QoS 2
     // ones stay with this session, to be completed on reconnect [MQTT-4.8.2-4], [MQTT-4.8.2-5].
     for (const [id, d] of session.inflight) {

@@ -11,10 +11,10 @@ const COALESCE_BYTES = 64 * 1024;
  */
 export class SocketConnection implements Connection {
   readonly transport: string;
-  readonly remoteAddress: string;
   listener?: string;
   identity?: string;
   #socket: Socket;
+  #remote: string | undefined;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #scheduled = false;
@@ -26,8 +26,21 @@ export class SocketConnection implements Connection {
   constructor(socket: Socket, transport = "tcp") {
     this.#socket = socket;
     this.transport = transport;
-    this.remoteAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
     socket.setNoDelay(true);
+  }
+
+  /**
+   * The peer, read when first asked: a system call that at the default log level
+   * the CONNACK line makes anyway, and that with `warn` most connections never
+   * need. Asked first after the socket closed, it is `?:0`; every log line and
+   * authenticator that names the peer asks while it is open.
+   */
+  get remoteAddress(): string {
+    if (this.#remote === undefined) {
+      const s = this.#socket;
+      this.#remote = `${s.remoteAddress ?? "?"}:${s.remotePort ?? 0}`;
+    }
+    return this.#remote;
   }
 
   get bytesFlushed(): number {

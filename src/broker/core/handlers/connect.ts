@@ -55,11 +55,15 @@ export function handleConnect(client: Client, packet: ConnectPacket): void {
   client.clientId = clientId;
   client.username = packet.username;
   if (!willSupported(client, packet)) return;
+  const conn = client.conn;
   const info: ConnectInfo = {
     clientId,
     username: packet.username,
     password: packet.password,
-    remoteAddress: client.conn.remoteAddress,
+    // Read only if an authenticator asks (finding the peer is a system call).
+    get remoteAddress() {
+      return conn.remoteAddress;
+    },
     transport: client.conn.transport,
     protocolVersion: version,
     listener: client.conn.listener,
@@ -333,18 +337,20 @@ function onAuthenticated(
     connack.properties = p;
   }
   client.send(connack);
-  core.logger.info(
-    {
-      clientId,
-      remote: client.conn.remoteAddress,
-      transport: client.conn.transport,
-      protocol: version === 5 ? "5.0" : version === 4 ? "3.1.1" : "3.1",
-      clean: packet.clean,
-      keepalive,
-      username: client.username,
-    },
-    `client ${clientId} connected`,
-  );
+  if (core.logsInfo) {
+    core.logger.info(
+      {
+        clientId,
+        remote: client.conn.remoteAddress,
+        transport: client.conn.transport,
+        protocol: version === 5 ? "5.0" : version === 4 ? "3.1.1" : "3.1",
+        clean: packet.clean,
+        keepalive,
+        username: client.username,
+      },
+      `client ${clientId} connected`,
+    );
+  }
 
   // What the session still owes: unacknowledged PUBLISH again with DUP, and PUBREL [MQTT-4.4.0-1].
   for (const d of session.inflight.values()) {
