@@ -4,12 +4,19 @@
  * network loop, with no routing or storage in between, so the round trip
  * is loopback plus the broker's event-loop lag.
  *
- * Open loop: a ping goes out on schedule whether or not the previous one
- * was answered (the answers come back in order on the one connection), so
- * that a stall delays every ping sent during it and weighs in the
- * percentiles as long as it lasts, not as one sample. Samples are kept with
- * their send times, so that the phases of a run are windows chosen
- * afterwards.
+ * One ping in flight at a time. Pipelined pings measure TCP instead of the
+ * broker when it leaves Nagle's algorithm on (Mosquitto's default
+ * `set_tcp_nodelay false`): once a PINGREQ goes out before the previous
+ * PINGRESP has arrived, each PINGRESP waits for the ACK that the next
+ * PINGREQ carries, and every round trip takes one interval (seen: p50
+ * 10.4 ms at 10 ms intervals, with the broker idle). A ping answered late
+ * also stands for the pings its wait kept from being sent, one per
+ * `everyMs`, each `everyMs` shorter, down to `everyMs` (HdrHistogram's
+ * coordinated-omission correction), so that a stall weighs in the
+ * percentiles as long as it lasts, not as one sample.
+ *
+ * Samples are kept with their send times, so that the phases of a run are
+ * windows chosen afterwards.
  */
 import { performance } from "node:perf_hooks";
 import { Latencies, sleep, Type, type Wire } from "./wire.js";
@@ -19,12 +26,11 @@ const PINGREQ = Buffer.from([0xc0, 0x00]);
 export class PingProbe {
   readonly #wire: Wire;
   readonly #everyMs: number;
-  /** Round trips by send time; windows chosen afterwards. */
+  /** Round trips by send time (with the corrected ones); windows chosen afterwards. */
   readonly samples = new Latencies();
   #timer: ReturnType<typeof setInterval> | undefined;
-  /** Send times of the pings not answered yet, oldest first (from `#head`). */
-  #inFlight: number[] = [];
-  #head = 0;
+  /** Send time of the ping in flight, or -1. */
+  #inFlight = -1;
   /** PINGREQs sent and PINGRESPs received. */
   sent = 0;
   answered = 0;
@@ -45,39 +51,40 @@ export class PingProbe {
     this.ping();
   }
 
-  /** Sends one PINGREQ now (besides the schedule's: at the start of a phase, so that it has one). */
+  /** Sends a PINGREQ now unless one is in flight (called besides the schedule at the start of a phase). */
   ping(): void {
-    this.#inFlight.push(performance.now());
+    if (this.#inFlight >= 0) return;
+    this.#inFlight = performance.now();
     this.#wire.write(PINGREQ);
     this.sent++;
   }
 
-  get #pending(): number {
-    return this.#inFlight.length - this.#head;
+  #onPong(now: number): void {
+    if (this.#inFlight < 0) return;
+    this.answered++;
+    this.#record(this.#inFlight, now);
+    this.#inFlight = -1;
   }
 
-  #onPong(now: number): void {
-    if (this.#pending === 0) return;
-    this.answered++;
-    this.samples.add(this.#inFlight[this.#head++], now);
-    if (this.#head > 1024 && this.#head * 2 > this.#inFlight.length) {
-      this.#inFlight = this.#inFlight.slice(this.#head);
-      this.#head = 0;
+  #record(sentAt: number, now: number): void {
+    this.samples.add(sentAt, now);
+    for (let t = sentAt + this.#everyMs; now - t >= this.#everyMs; t += this.#everyMs) {
+      this.samples.add(t, now);
     }
   }
 
   /**
-   * Stops sending; waits up to `graceMs` for the pings in flight, and counts
-   * those that do not come at their age by then.
+   * Stops sending; waits up to `graceMs` for the ping in flight, and if it
+   * does not come, counts it at its age by then.
    */
   async stop(graceMs: number): Promise<void> {
     clearInterval(this.#timer);
     const until = performance.now() + graceMs;
-    while (this.#pending > 0 && !this.#wire.closed && performance.now() < until) await sleep(5);
-    const now = performance.now();
-    while (this.#pending > 0) {
+    while (this.#inFlight >= 0 && !this.#wire.closed && performance.now() < until) await sleep(5);
+    if (this.#inFlight >= 0) {
       this.unanswered++;
-      this.samples.add(this.#inFlight[this.#head++], now);
+      this.#record(this.#inFlight, performance.now());
+      this.#inFlight = -1;
     }
   }
 
