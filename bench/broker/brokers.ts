@@ -1,13 +1,21 @@
 /**
  * The three brokers of the side-by-side benchmark, each started as its
  * users start it, in its own process, on its defaults, bound to 127.0.0.1
- * on a port chosen at run time:
+ * on a port chosen at run time (and two reference points that are not
+ * brokers, below):
  *
  * - Starling: `node dist/cli/main.js broker -c starling.toml --data-dir DIR
  *   --log-level warn` (the built CLI; persistence on, a fresh data directory).
  * - Mosquitto: `mosquitto -c mosquitto.conf` (`listener PORT 127.0.0.1`,
  *   `allow_anonymous true`, `persistence false`).
  * - Aedes: `node bench/broker/aedes-server.mjs` (its defaults, port 0).
+ *
+ * Opt-in (`--brokers …,node-floor,node-floor-2`), not peers — never Starling's
+ * "best peer": the Node floor, `node bench/broker/node-floor.mjs` (port 0), a
+ * bare `node:net` forwarder that does the least a Node process can do to pass
+ * the scenarios that declare it (`floor` in scenarios.ts), and the same with
+ * `--workers 2` (node:cluster, SCHED_NONE; connection scenarios only). Its
+ * CPU and RSS are the sum over its processes (`pids`).
  *
  * A broker is ready once it answers a CONNECT (mqttload's `probe`). Its
  * output goes to a log file in its temporary directory, whose tail is
@@ -20,13 +28,39 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { probe } from "./mqttload.js";
 
-export const BROKERS = ["starling", "mosquitto", "aedes"] as const;
-export type BrokerName = (typeof BROKERS)[number];
+/** Everything `--brokers` accepts. */
+export const ALL_BROKERS = [
+  "starling",
+  "mosquitto",
+  "aedes",
+  "node-floor",
+  "node-floor-2",
+] as const;
+export type BrokerName = (typeof ALL_BROKERS)[number];
+/** The default `--brokers`. */
+export const BROKERS: readonly BrokerName[] = ["starling", "mosquitto", "aedes"];
+/** The brokers Starling is compared with ("best peer"). */
+export const PEERS: readonly BrokerName[] = ["mosquitto", "aedes"];
+/** The Node floor: reference points, not brokers (opt-in, never peers). */
+export const FLOORS = ["node-floor", "node-floor-2"] as const;
+export type FloorName = (typeof FLOORS)[number];
+export const isFloor = (b: BrokerName): b is FloorName => (FLOORS as readonly string[]).includes(b);
 
 export const LABEL: Record<BrokerName, string> = {
   starling: "Starling",
   mosquitto: "Mosquitto",
   aedes: "Aedes",
+  "node-floor": "Node floor",
+  "node-floor-2": "Node floor, 2 workers",
+};
+
+/** Column tags in the table's CPU and lost columns. */
+export const SHORT: Record<BrokerName, string> = {
+  starling: "S",
+  mosquitto: "M",
+  aedes: "A",
+  "node-floor": "F",
+  "node-floor-2": "F2",
 };
 
 /** Where Debian installs the broker. */
@@ -34,7 +68,10 @@ export const MOSQUITTO = "/usr/sbin/mosquitto";
 
 export interface RunningBroker {
   readonly name: BrokerName;
+  /** The process started (the cluster's primary for `node-floor-2`). */
   readonly pid: number;
+  /** Every process of the broker (the primary and its workers): CPU and RSS are their sum. */
+  readonly pids: readonly number[];
   readonly port: number;
   /** The last lines of its output. */
   tail(): string;
@@ -77,6 +114,7 @@ function track(
   child: ChildProcess,
   port: number,
   logFile: string,
+  pids: readonly number[] = [child.pid as number],
 ): RunningBroker {
   const exited = () => child.exitCode !== null || child.signalCode !== null;
   const gone = new Promise<void>((r) => {
@@ -86,6 +124,7 @@ function track(
   return {
     name,
     pid: child.pid as number,
+    pids,
     port,
     tail: () => tailOf(logFile),
     exited,
@@ -152,6 +191,10 @@ export const SETTINGS: Record<BrokerName, string> = {
     "`/usr/sbin/mosquitto -c mosquitto.conf` with `listener <free port> 127.0.0.1`, `allow_anonymous true`, `persistence false`; everything else at its defaults (`max_inflight_messages 20`, `max_queued_messages 1000`, `max_connections -1` (no limit), `sys_interval 10`, logging connections to stderr, which goes to a file)",
   aedes:
     "`node bench/broker/aedes-server.mjs`: `await Aedes.createBroker()` with no options (in-memory persistence, mqemitter, `concurrency 100`, no inflight or queue limits), `net.createServer(aedes.handle)` on 127.0.0.1 port 0",
+  "node-floor":
+    "NOT a broker and not a peer (never Starling's \"best peer\"): `node bench/broker/node-floor.mjs`, a measuring stick for what Node itself costs — `node:net` only, `createServer({ noDelay: true })` on 127.0.0.1 port 0, packets framed by their fixed header; CONNECT → CONNACK accepted (nothing checked), SUBSCRIBE → SUBACK granting QoS 0, PINGREQ → PINGRESP, DISCONNECT → close; a QoS 0 PUBLISH is forwarded byte for byte (not re-encoded) to the connections subscribed to exactly its topic or to a `prefix/#` filter (mqttload's fan-in uses one); what one read sends to a connection goes out as one write on the next tick, as in Starling. No `+` wildcards, QoS 1/2, retained messages, sessions, will, keepalive timeouts, validation, limits or backpressure, logging, $SYS or persistence. Run only for the scenarios marked for it; its memory per connection is the same RSS measurement as the brokers'",
+  "node-floor-2":
+    "NOT a broker and not a peer: the Node floor with `--workers 2` — node:cluster, `schedulingPolicy = SCHED_NONE` (the primary owns the listening socket, both workers accept from it, the kernel spreads the connections); no routing between workers, so connection scenarios only. mqttload reads one pid, so for `conn` the harness adds up the three processes itself: CPU = their CPU time from mqttload's start to its last CONNACK (its `phase=connected` line with `--settle 0 --hold`) over that wall time, \"other\" CPU = mqttload's minus what the workers used; RSS = the sum of the three processes' VmRSS just before mqttload starts and 2 s (the others' settle time; 0.5 s with `--quick`) after the last CONNACK; `conn-max` sums them in the generator. Sums of RSS count shared pages (Node's code) once per process",
 };
 
 /** Starts one broker of `name` in a fresh directory `dir` (created here). */
@@ -197,36 +240,66 @@ export async function startBroker(
       return spawnAndProbe(name, MOSQUITTO, ["-c", conf], port, logFile, paths);
     }
     case "aedes":
-      return startAedes(dir, logFile, paths);
+      return startScript(name, "bench/broker/aedes-server.mjs", [], dir, logFile, paths);
+    case "node-floor":
+      return startScript(name, "bench/broker/node-floor.mjs", [], dir, logFile, paths);
+    case "node-floor-2":
+      return startScript(
+        name,
+        "bench/broker/node-floor.mjs",
+        ["--workers", "2"],
+        dir,
+        logFile,
+        paths,
+      );
   }
 }
 
-/** Aedes prints `listening PORT` once it listens on the port the OS picked. */
-async function startAedes(dir: string, logFile: string, paths: Paths): Promise<RunningBroker> {
+/**
+ * A Node script that prints `listening PORT` once it listens on the port the
+ * OS picked (Aedes, the Node floor), and, with workers, `workers PID,PID,…`
+ * right after.
+ */
+async function startScript(
+  name: BrokerName,
+  script: string,
+  args: string[],
+  dir: string,
+  logFile: string,
+  paths: Paths,
+): Promise<RunningBroker> {
+  const withWorkers = args.includes("--workers");
   const fd = openSync(logFile, "a");
-  const child = spawn(process.execPath, [join(paths.root, "bench/broker/aedes-server.mjs")], {
+  const child = spawn(process.execPath, [join(paths.root, script), ...args], {
     cwd: dir,
     stdio: ["ignore", "pipe", fd],
   });
   closeSync(fd);
-  let port = 0;
-  const b0 = track("aedes", child, 0, logFile);
+  const b0 = track(name, child, 0, logFile);
   try {
-    port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("no `listening` line within 20 s")), 20_000);
-      child.once("exit", (code) => reject(new Error(`exited early (${code})`)));
-      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-        const m = /^listening (\d+)$/.exec(line);
-        if (m) {
-          clearTimeout(timer);
-          resolve(Number(m[1]));
-        }
-      });
-    });
+    const { port, workers } = await new Promise<{ port: number; workers: number[] }>(
+      (resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error("no `listening` line within 20 s")),
+          20_000,
+        );
+        child.once("exit", (code) => reject(new Error(`exited early (${code})`)));
+        let port = 0;
+        createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+          const m = /^listening (\d+)$/.exec(line);
+          if (m) port = Number(m[1]);
+          const w = /^workers ([\d,]+)$/.exec(line);
+          if (port > 0 && (!withWorkers || w)) {
+            clearTimeout(timer);
+            resolve({ port, workers: w ? w[1].split(",").map(Number) : [] });
+          }
+        });
+      },
+    );
     await probe(paths.mqttload, port, 20, () => b0.exited());
+    return { ...b0, port, pids: [b0.pid, ...workers] };
   } catch (e) {
     await b0.stop(1_000);
-    throw new Error(`Aedes did not start: ${(e as Error).message}\n${b0.tail()}`);
+    throw new Error(`${LABEL[name]} did not start: ${(e as Error).message}\n${b0.tail()}`);
   }
-  return { ...b0, port };
 }

@@ -1,10 +1,12 @@
 /**
  * The broker benchmark's markdown: one row per metric, the brokers' medians
- * over rounds side by side, Starling / best peer, and next to every result
- * the CPU of the broker, of the generator and of everything else on the
- * machine (the noise), and the messages lost.
+ * over rounds side by side, Starling / best peer (Mosquitto or Aedes, never
+ * the Node floor), with the Node floor in the run Starling / Node floor and
+ * Node floor / Mosquitto, and next to every result the CPU of the broker, of
+ * the generator and of everything else on the machine (the noise), and the
+ * messages lost.
  */
-import { type BrokerName, LABEL } from "./brokers.js";
+import { type BrokerName, LABEL, PEERS, SHORT } from "./brokers.js";
 import type { Numbers } from "./mqttload.js";
 import type { Metric, Scenario } from "./scenarios.js";
 
@@ -43,7 +45,10 @@ export function lostTotal(samples: Sample[], scenario: string, broker: BrokerNam
     .reduce((n, s) => n + Math.max(0, s.values?.lost ?? 0), 0);
 }
 
-/** Starling's median over the best peer's (the highest, or the lowest for lower-is-better). */
+/**
+ * Starling's median over the best peer's (the highest, or the lowest for
+ * lower-is-better); peers are Mosquitto and Aedes only.
+ */
 export function ratioToBest(
   samples: Sample[],
   scenario: string,
@@ -51,7 +56,7 @@ export function ratioToBest(
   brokers: readonly BrokerName[],
 ): number {
   const peers = brokers
-    .filter((b) => b !== "starling")
+    .filter((b) => PEERS.includes(b))
     .map((b) => med(samples, scenario, b, metric.key))
     .filter((x) => Number.isFinite(x));
   if (metric.noRatio || !brokers.includes("starling") || peers.length === 0) return Number.NaN;
@@ -59,7 +64,22 @@ export function ratioToBest(
   return best > 0 ? med(samples, scenario, "starling", metric.key) / best : Number.NaN;
 }
 
+/** `a`'s median over `b`'s (NaN when either is missing, or for a `noRatio` row). */
+export function ratioOf(
+  samples: Sample[],
+  scenario: string,
+  metric: Metric,
+  a: BrokerName,
+  b: BrokerName,
+): number {
+  if (metric.noRatio) return Number.NaN;
+  const y = med(samples, scenario, b, metric.key);
+  return y > 0 ? med(samples, scenario, a, metric.key) / y : Number.NaN;
+}
+
 const pct = (cores: number) => (Number.isFinite(cores) ? (cores * 100).toFixed(0) : "–");
+const fmtRatio = (r: number, m: Metric) =>
+  Number.isFinite(r) ? `${r.toFixed(2)}×${m.higher ? "" : " (lower is better)"}` : "–";
 
 export function table(
   samples: Sample[],
@@ -67,11 +87,16 @@ export function table(
   brokers: readonly BrokerName[],
 ): string {
   const names = brokers.map((b) => LABEL[b]);
-  const short = brokers.map((b) => LABEL[b][0]).join(" / ");
+  const short = brokers.map((b) => SHORT[b]).join(" / ");
+  const withPeers = brokers.includes("starling") && brokers.some((b) => PEERS.includes(b));
+  const vsFloor = brokers.includes("starling") && brokers.includes("node-floor");
+  const floorVsMosquitto = brokers.includes("node-floor") && brokers.includes("mosquitto");
   const head = [
     "scenario",
     ...names,
-    ...(brokers.includes("starling") && brokers.length > 1 ? ["Starling / best peer"] : []),
+    ...(withPeers ? ["Starling / best peer"] : []),
+    ...(vsFloor ? ["Starling / Node floor"] : []),
+    ...(floorVsMosquitto ? ["Node floor / Mosquitto"] : []),
     `broker CPU % (${short})`,
     `generator CPU % (${short})`,
     `other CPU % (${short})`,
@@ -87,23 +112,25 @@ export function table(
   for (const s of scenarios) {
     const failed = (b: BrokerName) =>
       samples.some((x) => x.scenario === s.id && x.broker === b && x.error !== undefined);
+    const ran = (b: BrokerName) => samples.some((x) => x.scenario === s.id && x.broker === b);
     const triple = (key: string) => brokers.map((b) => pct(med(samples, s.id, b, key))).join(" / ");
     for (const m of s.metrics) {
       const cells = brokers.map((b) => {
         const v = m.format(med(samples, s.id, b, m.key));
         return failed(b) ? `${v} (failed run)` : v;
       });
-      const r = ratioToBest(samples, s.id, m, brokers);
       const row = [
         m.label,
         ...cells,
-        ...(brokers.includes("starling") && brokers.length > 1
-          ? [Number.isFinite(r) ? `${r.toFixed(2)}×${m.higher ? "" : " (lower is better)"}` : "–"]
+        ...(withPeers ? [fmtRatio(ratioToBest(samples, s.id, m, brokers), m)] : []),
+        ...(vsFloor ? [fmtRatio(ratioOf(samples, s.id, m, "starling", "node-floor"), m)] : []),
+        ...(floorVsMosquitto
+          ? [fmtRatio(ratioOf(samples, s.id, m, "node-floor", "mosquitto"), m)]
           : []),
         triple("broker_cpu"),
         triple("gen_cpu"),
         triple("other_cpu"),
-        brokers.map((b) => String(lostTotal(samples, s.id, b))).join(" / "),
+        brokers.map((b) => (ran(b) ? String(lostTotal(samples, s.id, b)) : "–")).join(" / "),
       ];
       lines.push(`| ${row.join(" | ")} |`);
     }

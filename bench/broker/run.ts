@@ -13,7 +13,9 @@
  *
  * Flags: `--rounds N` (3), `--dur S` measured seconds per run (3),
  * `--warmup S` (1), `--only a,b` scenario ids (see scenarios.ts),
- * `--brokers starling,mosquitto,aedes`, `--quick` (a smoke run of the
+ * `--brokers starling,mosquitto,aedes` (the default; `node-floor` and
+ * `node-floor-2`, the Node floor, are opt-in reference points, run only for
+ * the scenarios that declare them — brokers.ts), `--quick` (a smoke run of the
  * harness: 1 round, tiny durations and counts, a few scenarios — not a
  * measurement), `--json FILE` (every run's numbers), `--no-build` (use
  * dist/ as it is instead of `tsc -p tsconfig.json`).
@@ -29,15 +31,17 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { buildSync } from "esbuild";
 import {
+  ALL_BROKERS,
   BROKERS,
   type BrokerName,
+  isFloor,
   LABEL,
   MOSQUITTO,
   type RunningBroker,
   SETTINGS,
   startBroker,
 } from "./brokers.js";
-import { buildMqttload, type Numbers, runMqttload } from "./mqttload.js";
+import { buildMqttload, type Numbers, runMqttload, runMqttloadConnSummed } from "./mqttload.js";
 import { type Sample, table } from "./report.js";
 import { type Params, QUICK, SCENARIOS, type Scenario } from "./scenarios.js";
 
@@ -84,9 +88,11 @@ const scenarios = SCENARIOS.filter((s) => wanted === undefined || wanted.include
 
 let brokers = values.brokers.split(",").map((s) => s.trim()) as BrokerName[];
 for (const b of brokers) {
-  if (!BROKERS.includes(b))
-    throw new Error(`--brokers: unknown broker ${b} (${BROKERS.join(", ")})`);
+  if (!ALL_BROKERS.includes(b))
+    throw new Error(`--brokers: unknown broker ${b} (${ALL_BROKERS.join(", ")})`);
 }
+/** The Node floor runs only the scenarios that declare it. */
+const runs = (s: Scenario, b: BrokerName) => !isFloor(b) || (s.floor ?? []).includes(b);
 if (brokers.includes("mosquitto") && !existsSync(MOSQUITTO)) {
   const why = `${MOSQUITTO} not found (install it with: sudo apt-get install mosquitto)`;
   if (process.env.CI === "true") throw new Error(`bench:broker under CI: ${why}`);
@@ -152,7 +158,15 @@ if (scenarios.some((s) => s.tool === "gen")) {
 
 function runGen(s: Extract<Scenario, { tool: "gen" }>, b: RunningBroker): Promise<Numbers> {
   const deadlineMs = s.deadlineMs(params);
-  const req = { ...s.request(params), port: b.port, brokerPid: b.pid, cores, mqttload, deadlineMs };
+  const req = {
+    ...s.request(params),
+    port: b.port,
+    brokerPid: b.pid,
+    brokerPids: b.pids,
+    cores,
+    mqttload,
+    deadlineMs,
+  };
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [genScript as string, JSON.stringify(req)], {
       stdio: ["ignore", "pipe", "pipe"],
@@ -197,7 +211,11 @@ async function runOnce(s: Scenario, name: BrokerName, round: number): Promise<Sa
     let values: Numbers;
     if (s.tool === "mqttload") {
       const args = [...s.args(params), "--port", String(b.port), "--pid", String(b.pid)];
-      values = await runMqttload(mqttload, args, (params.warmup + params.dur + 60) * 1000);
+      const deadlineMs = (params.warmup + params.dur + 60) * 1000;
+      values =
+        b.pids.length > 1
+          ? await runMqttloadConnSummed(mqttload, args, deadlineMs, b.pids)
+          : await runMqttload(mqttload, args, deadlineMs);
     } else {
       values = await runGen(s, b);
     }
@@ -247,6 +265,7 @@ try {
   for (let r = 0; r < rounds; r++) {
     for (const s of scenarios) {
       for (const name of brokers) {
+        if (!runs(s, name)) continue;
         const x = await runOnce(s, name, r);
         samples.push(x);
         progress(s, x);
@@ -303,6 +322,14 @@ out.push(
 out.push("");
 out.push(table(samples, scenarios, brokers));
 out.push("");
+const floors = brokers.filter(isFloor);
+if (floors.length > 0) {
+  out.push(
+    `${floors.map((b) => LABEL[b]).join(" and ")}: not brokers and not peers — a bare \`node:net\` forwarder (bench/broker/node-floor.mjs), the least a Node process can do to pass a scenario: the floor any Node broker pays. Run only for the scenarios that declare it (the others show "–"), never counted as Starling's best peer. ` +
+      `"Starling / Node floor" is Starling's median over the single-process floor's (Starling is one process too); "Node floor / Mosquitto" the floor's over Mosquitto's — below 1× for a higher-is-better row (above for lower-is-better), Node alone already trails Mosquitto there.`,
+  );
+  out.push("");
+}
 out.push("Scenarios (64 B payloads and MQTT 3.1.1 unless said otherwise):");
 out.push("");
 for (const s of scenarios) out.push(`- \`${s.id}\`: ${s.describe(params)}`);
@@ -337,6 +364,7 @@ if (values.json !== undefined) {
         brokers,
         scenarios: scenarios.map((s) => ({
           id: s.id,
+          floor: s.floor ?? [],
           metrics: s.metrics.map((m) => ({ key: m.key, label: m.label, higher: m.higher })),
         })),
         samples,

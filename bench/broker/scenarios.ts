@@ -3,6 +3,7 @@
  * them (mqttload, or this bench's own generator process for what mqttload
  * cannot do), their parameters, and the numbers that make the table's rows.
  */
+import type { FloorName } from "./brokers.js";
 import { fileLimit, setupBudgetS } from "./gen/conn-max.js";
 import type { GenRequest } from "./gen/main.js";
 import type { Numbers } from "./mqttload.js";
@@ -34,6 +35,13 @@ interface Base {
   /** What the scenario is, for the notes under the table. */
   describe: (p: Params) => string;
   metrics: Metric[];
+  /**
+   * Which of the Node floor's variants can run it (brokers.ts; none when
+   * absent): the single process needs nothing but exact topics (and `prefix/#`),
+   * QoS 0, PINGREQ; the 2-worker cluster routes nothing between workers, so
+   * only connection scenarios.
+   */
+  floor?: readonly FloorName[];
   /** Adds derived numbers to a run's result. */
   derive?: (r: Numbers) => void;
 }
@@ -75,10 +83,16 @@ const rate = (label: string): Metric => ({ label, key: "rate", higher: true, for
 
 const common = (p: Params) => ["--dur", String(p.dur), "--warmup", String(p.warmup)];
 
+/** Scenarios the single-process Node floor can run. */
+const FLOOR: readonly FloorName[] = ["node-floor"];
+/** Connection scenarios: the 2-worker floor too. */
+const FLOOR_CONN: readonly FloorName[] = ["node-floor", "node-floor-2"];
+
 function fanin(id: string, qos: 0 | 1, size: number, label: string): MqttloadScenario {
   return {
     id,
     tool: "mqttload",
+    ...(qos === 0 ? { floor: FLOOR } : {}),
     describe: () =>
       `mqttload fanin: 4 publishers (own topics) → 1 subscriber on their wildcard, QoS ${qos}, ${size} B, unlimited rate, ≤ 1000 messages in flight end to end${size > 64 ? "; `--window-bytes 1048576` (mqttload's default 64 KiB of unflushed bytes per publisher, with its 1 ms pacing, caps 16 KB fan-in at ~13–15k msg/s whatever the broker: measured 12.6k → 38.9k msg/s on Starling with 1 MiB)" : ""}`,
     args: (p) => [
@@ -100,6 +114,7 @@ function fanout(id: string, qos: 0 | 1, subs: number, label: string): MqttloadSc
   return {
     id,
     tool: "mqttload",
+    ...(qos === 0 ? { floor: FLOOR } : {}),
     describe: () =>
       `mqttload fanout: 1 publisher → ${subs} subscribers on its topic, QoS ${qos}, 64 B, unlimited rate, ≤ ${Math.max(1000, 50 * subs)} deliveries in flight; rate = deliveries/s`,
     args: (p) => [
@@ -126,6 +141,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: "latency",
     tool: "mqttload",
+    floor: FLOOR,
     describe: () => "mqttload latency: 1 publisher → 1 subscriber, QoS 0, 64 B, 5000 msg/s",
     args: (p) => ["--scenario", "latency", "--rate", "5000", ...common(p)],
     metrics: [
@@ -136,6 +152,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: "pingpong",
     tool: "mqttload",
+    floor: FLOOR,
     describe: () =>
       "mqttload pingpong: 1 message in flight (publish, receive, publish the next), QoS 0, 64 B",
     args: (p) => ["--scenario", "pingpong", ...common(p)],
@@ -144,6 +161,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: "conn",
     tool: "mqttload",
+    floor: FLOOR_CONN,
     describe: (p) =>
       `mqttload conn: ${conns(p).toLocaleString("en")} idle connections (CONNECT clean session, keepalive 60, 50 handshakes at a time); memory = broker RSS growth 2 s after the last CONNACK / connections; CPU figures cover the connecting phase`,
     // A smoke run reads the RSS 0.5 s after the last CONNACK instead of 2 s.
@@ -177,6 +195,7 @@ export const SCENARIOS: Scenario[] = [
   {
     id: "conn-max",
     tool: "gen",
+    floor: FLOOR_CONN,
     describe: (p) => {
       const r = connMaxRequest(p);
       const limit = fileLimit("self").hard;

@@ -14,15 +14,17 @@
  * not compared), held (all N open and idle). Reports the probe's p50, p99
  * and max in each, the connections held, failed and dropped, the broker's
  * RSS and the CPU of the broker, the generator (this process and mqttload)
- * and everything else, per phase.
+ * and everything else, per phase. A broker of several processes (the
+ * 2-worker Node floor, `brokerPids`): the sums of their RSS and CPU.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { cpuMs, rssBytes } from "../../store/broker-process.js";
+import { cpuMs } from "../../store/broker-process.js";
 import { type Numbers, parseLine } from "../mqttload.js";
 import { PingProbe } from "./ping-probe.js";
 import {
+  brokerRssBytes,
   type GenResult,
   type Mark,
   mark,
@@ -37,6 +39,11 @@ import {
 export interface ConnMaxOptions {
   port: number;
   brokerPid: number;
+  /**
+   * Every process of the broker when it has several (the 2-worker Node
+   * floor: the primary, then its workers): its CPU and RSS are their sums.
+   */
+  brokerPids?: readonly number[];
   cores: number;
   /** The mqttload binary. */
   mqttload: string;
@@ -143,7 +150,7 @@ interface PhaseMark {
 
 /** CPU between two marks, the generator's including mqttload's; RSS at the second. */
 function usageWithLoad(a: PhaseMark, b: PhaseMark, o: ConnMaxOptions): Usage {
-  const u = usage(a.m, b.m, o.brokerPid, o.cores);
+  const u = usage(a.m, b.m, o.brokerPids ?? o.brokerPid, o.cores);
   const load = (b.load - a.load) / Math.max(b.m.t - a.m.t, 1e-3);
   return {
     gen_cpu: u.gen_cpu + load,
@@ -167,10 +174,11 @@ export async function connMax(o: ConnMaxOptions): Promise<GenResult> {
   const wire = await Wire.open(o.port, "bb-connmax-probe");
   const probe = new PingProbe(wire, o.pingEveryMs);
   let holder: Holder | undefined;
+  const pids = o.brokerPids ?? o.brokerPid;
   const at = (): PhaseMark => ({
-    m: mark(o.brokerPid),
+    m: mark(pids),
     load: holder?.cpuMs() ?? 0,
-    rssKb: rssBytes(o.brokerPid) / 1024,
+    rssKb: brokerRssBytes(pids) / 1024,
   });
   try {
     probe.start();
@@ -179,7 +187,7 @@ export async function connMax(o: ConnMaxOptions): Promise<GenResult> {
 
     const t1 = at();
     probe.ping();
-    const peak = rssPeak(o.brokerPid);
+    const peak = rssPeak(pids);
     holder = new Holder(o.mqttload, [
       "--scenario",
       "conn",

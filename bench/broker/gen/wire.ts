@@ -14,6 +14,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { encode } from "../../../src/protocol/index.js";
 import { cpuMs, machineTicks, rssBytes } from "../../store/broker-process.js";
+import { cpuMsOf, rssBytesOf } from "../mqttload.js";
 
 /** MQTT 3.1.1. */
 export const VERSION = 4;
@@ -349,18 +350,31 @@ export interface Usage {
   broker_rss_kb: number;
 }
 
+/**
+ * The broker's process, or all of them (a broker of several processes, the
+ * 2-worker Node floor): their CPU times and RSS are summed.
+ */
+export type BrokerPids = number | readonly number[];
+
+/** CPU time so far of the broker's process(es), ms. */
+export const brokerCpuMs = (pids: BrokerPids) =>
+  typeof pids === "number" ? cpuMs(pids) : cpuMsOf(pids);
+/** RSS of the broker's process(es) together, bytes. */
+export const brokerRssBytes = (pids: BrokerPids) =>
+  typeof pids === "number" ? rssBytes(pids) : rssBytesOf(pids);
+
 /** A point in time and the CPU time spent so far by each side. */
-export function mark(brokerPid: number): Mark {
+export function mark(brokerPid: BrokerPids): Mark {
   return {
     t: performance.now(),
     cpu: process.cpuUsage(),
-    broker: cpuMs(brokerPid),
+    broker: brokerCpuMs(brokerPid),
     machine: machineTicks(),
   };
 }
 
 /** CPU between two marks, in cores (2 cores = 2.0), like mqttload's figures; RSS now. */
-export function usage(a: Mark, b: Mark, brokerPid: number, cores: number): Usage {
+export function usage(a: Mark, b: Mark, brokerPid: BrokerPids, cores: number): Usage {
   const ms = b.t - a.t;
   const gen = (b.cpu.user + b.cpu.system - a.cpu.user - a.cpu.system) / 1000 / Math.max(ms, 1e-3);
   const broker = (b.broker - a.broker) / Math.max(ms, 1e-3);
@@ -370,16 +384,16 @@ export function usage(a: Mark, b: Mark, brokerPid: number, cores: number): Usage
     gen_cpu: gen,
     broker_cpu: broker,
     other_cpu: Math.max(0, busyShare * cores - gen - broker),
-    broker_rss_kb: rssBytes(brokerPid) / 1024,
+    broker_rss_kb: brokerRssBytes(brokerPid) / 1024,
   };
 }
 
 /** Samples the broker's RSS every `everyMs` until stopped; returns the highest (KiB). */
-export function rssPeak(brokerPid: number, everyMs = 100): { stop(): number } {
-  let peak = rssBytes(brokerPid);
+export function rssPeak(brokerPid: BrokerPids, everyMs = 100): { stop(): number } {
+  let peak = brokerRssBytes(brokerPid);
   const timer = setInterval(() => {
     try {
-      peak = Math.max(peak, rssBytes(brokerPid));
+      peak = Math.max(peak, brokerRssBytes(brokerPid));
     } catch {
       // the broker is gone; the run will fail elsewhere
     }
