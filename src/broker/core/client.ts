@@ -20,7 +20,7 @@ import {
   UnsupportedProtocolError,
 } from "../../protocol/index.js";
 import type { ConnectInfo } from "../auth/types.js";
-import type { Connection } from "../transport/types.js";
+import type { Connection, ConnectionHandlers } from "../transport/types.js";
 import type { BrokerCore } from "./broker-core.js";
 import { dispatch } from "./dispatch.js";
 import { ownPayload, remainingSeconds } from "./message.js";
@@ -98,17 +98,15 @@ export class Client implements SessionOwner {
   /** Writes waiting for a commit (acknowledgements, QoS 2 deliveries of a stored session). */
   #held = 0;
   readonly refuse: boolean;
-  #closed: Promise<void>;
-  #resolveClosed!: () => void;
+  /** Settled when the transport reports the connection gone; made only when asked (shutdown). */
+  #closed: { promise: Promise<void>; resolve: () => void } | undefined;
+  #gone = false;
 
   constructor(core: BrokerCore, conn: Connection, options: { refuse: boolean }) {
     this.core = core;
     this.conn = conn;
     this.refuse = options.refuse;
     this.decoder = new Decoder({ maxPacketSize: core.limits.maxPacketSize });
-    this.#closed = new Promise((resolve) => {
-      this.#resolveClosed = resolve;
-    });
   }
 
   get label(): string {
@@ -116,14 +114,11 @@ export class Client implements SessionOwner {
   }
 
   start(): void {
-    this.conn.start({
-      data: (chunk) => this.#onData(chunk),
-      drain: () => this.pump(),
-      close: (error) => this.#onClose(error),
-    });
+    this.conn.start(new ClientEvents(this));
   }
 
-  #onData(chunk: Uint8Array): void {
+  /** Bytes from the transport (through {@link ClientEvents}). */
+  received(chunk: Uint8Array): void {
     if (this.state === "closed") return;
     this.lastReceived = Date.now();
     this.core.stats.bytesReceived += chunk.length;
@@ -534,15 +529,16 @@ export class Client implements SessionOwner {
     this.#detach();
   }
 
-  /** The transport reports the connection gone. */
-  #onClose(error?: Error): void {
+  /** The transport reports the connection gone (through {@link ClientEvents}). */
+  transportClosed(error?: Error): void {
     if (this.closeReason === "") {
       this.closeReason = error
         ? `connection error: ${error.message}`
         : "connection closed by client";
     }
     this.#detach();
-    this.#resolveClosed();
+    this.#gone = true;
+    this.#closed?.resolve();
   }
 
   /** Ends this client's part in the broker: once, whichever side closed first. */
@@ -595,7 +591,15 @@ export class Client implements SessionOwner {
     this.disconnect(ReasonCode.ServerShuttingDown);
     const timer = setTimeout(() => this.conn.destroy(), 2000);
     timer.unref?.();
-    return this.#closed;
+    if (this.#gone) return Promise.resolve();
+    if (this.#closed === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#closed = { promise, resolve };
+    }
+    return this.#closed.promise;
   }
 
   /** Called twice a second: CONNECT deadline and keepalive ([MQTT-3.1.2-22] of 5.0: 1.5 × Keep Alive). */
@@ -638,5 +642,26 @@ function connackAllowed(reasonCode: number): number {
       return reasonCode;
     default:
       return ReasonCode.ProtocolError;
+  }
+}
+
+/**
+ * The callbacks a client gives its transport: methods on one small object
+ * rather than three closures per connection (idle connections are mostly
+ * this kind of per-connection state).
+ */
+class ClientEvents implements ConnectionHandlers {
+  readonly #client: Client;
+  constructor(client: Client) {
+    this.#client = client;
+  }
+  data(chunk: Uint8Array): void {
+    this.#client.received(chunk);
+  }
+  drain(): void {
+    this.#client.pump();
+  }
+  close(error?: Error): void {
+    this.#client.transportClosed(error);
   }
 }

@@ -5,6 +5,10 @@ import type { Connection, ConnectionHandlers } from "./types.js";
 /** Writes of one turn up to this many bytes are copied into one buffer and written at once. */
 const COALESCE_BYTES = 64 * 1024;
 
+/** The connection a socket belongs to, for the listeners every socket shares. */
+const owner = Symbol("starling.connection");
+type OwnedSocket = Socket & { [owner]: SocketConnection };
+
 /**
  * A socket as a {@link Connection}. Writes made during one event-loop turn
  * are corked and flushed together on the next tick (one writev).
@@ -18,10 +22,11 @@ export class SocketConnection implements Connection {
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #scheduled = false;
+  /** Bytes handed to the socket so far. */
+  #handed = 0;
   #flushed = 0;
-  /** Bytes of the write whose callback comes next (one per flush). */
-  #inFlight: number[] = [];
   #handlers: ConnectionHandlers | undefined;
+  #error: Error | undefined;
 
   constructor(socket: Socket, transport = "tcp") {
     this.#socket = socket;
@@ -53,24 +58,41 @@ export class SocketConnection implements Connection {
 
   start(handlers: ConnectionHandlers): void {
     this.#handlers = handlers;
-    let error: Error | undefined;
-    this.#socket.on("data", (chunk: Buffer) => handlers.data(chunk));
-    this.#socket.on("error", (err) => {
-      error = err;
-    });
-    this.#socket.on("close", () => handlers.close(error));
+    // Listeners shared by every connection (`this` is the socket), not closures per connection.
+    const socket = this.#socket as OwnedSocket;
+    socket[owner] = this;
+    socket.on("data", SocketConnection.#onData);
+    socket.on("error", SocketConnection.#onError);
+    socket.on("close", SocketConnection.#onClose);
   }
+
+  static #onData = function (this: OwnedSocket, chunk: Buffer): void {
+    this[owner].#handlers?.data(chunk);
+  };
+
+  static #onError = function (this: OwnedSocket, err: Error): void {
+    this[owner].#error = err;
+  };
+
+  static #onClose = function (this: OwnedSocket): void {
+    const conn = this[owner];
+    conn.#handlers?.close(conn.#error);
+  };
 
   write(chunk: Uint8Array): void {
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
     if (!this.#scheduled) {
       this.#scheduled = true;
-      process.nextTick(this.#flush);
+      process.nextTick(SocketConnection.#flushLater, this);
     }
   }
 
-  #flush = (): void => {
+  static #flushLater(conn: SocketConnection): void {
+    conn.#flush();
+  }
+
+  #flush(): void {
     this.#scheduled = false;
     const pending = this.#pending;
     if (pending.length === 0) return;
@@ -83,7 +105,7 @@ export class SocketConnection implements Connection {
     // "drained" for the broker, whatever the socket's own high-water mark (which only emits
     // 'drain' after a write returned false).
     const last = pending.length - 1;
-    this.#inFlight.push(bytes);
+    this.#handed += bytes;
     if (last === 0) {
       socket.write(pending[0], this.#written);
       return;
@@ -97,10 +119,14 @@ export class SocketConnection implements Connection {
     for (let i = 0; i < last; i++) socket.write(pending[i]);
     socket.write(pending[last], this.#written);
     socket.uncork();
-  };
+  }
 
+  /**
+   * A flush's last write reached the kernel. The socket's buffer then holds
+   * only what later flushes handed it, so everything else was flushed.
+   */
   #written = (err?: Error | null): void => {
-    this.#flushed += this.#inFlight.shift() ?? 0;
+    this.#flushed = this.#handed - this.#socket.writableLength;
     if (!err && this.#pending.length === 0) this.#handlers?.drain();
   };
 
@@ -166,10 +192,14 @@ export async function listenTcp(
   accept: (conn: Connection) => void,
 ): Promise<Listener> {
   const sockets = new Set<Socket>();
+  // One listener for every socket ('close' comes once; `once` would wrap it per socket).
+  const forget = function (this: Socket) {
+    sockets.delete(this);
+  };
   let url = "";
   const server: Server = createServer((socket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    socket.on("close", forget);
     const conn = new SocketConnection(socket);
     conn.listener = url;
     accept(conn);

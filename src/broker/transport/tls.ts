@@ -78,6 +78,9 @@ export async function listenTls(
   accept: (conn: Connection) => void,
 ): Promise<TlsListener> {
   const sockets = new Set<TLSSocket>();
+  const forget = function (this: TLSSocket) {
+    sockets.delete(this);
+  };
   let url = "";
   const server: Server = createServer(
     {
@@ -87,7 +90,7 @@ export async function listenTls(
     },
     (socket) => {
       sockets.add(socket);
-      socket.once("close", () => sockets.delete(socket));
+      socket.on("close", forget);
       const conn = new SocketConnection(socket, "tls");
       conn.listener = url;
       if (files.useIdentityAsUsername) {
