@@ -15,7 +15,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createSlabAlloc } from "../protocol/index.js";
 import { BrokerCore, type BrokerCoreOptions } from "./core/broker-core.js";
 import type { Logger } from "./core/logger.js";
+import { DEFAULT_LIMITS } from "./core/options.js";
 import { startSys } from "./core/sys.js";
+import { fileLimit } from "./fd-limit.js";
 import { createMemoryPair, type MemoryPeer } from "./transport/memory.js";
 import { type Listener, listenTcp } from "./transport/tcp.js";
 import { listenTls, type TlsFiles } from "./transport/tls.js";
@@ -89,6 +91,7 @@ export class Broker {
     }
     for (const l of listeners)
       core.logger.info({ type: l.type, url: l.url }, `listening on ${l.url}`);
+    watchFileLimit(core);
     const stopSys = startSys(core, options.sysInterval ?? 10, VERSION);
     return new Broker(core, listeners, stopSys);
   }
@@ -134,5 +137,33 @@ export class Broker {
     await this.core.close();
     await Promise.all(this.listeners.map((l) => l.close()));
     await this.core.persistence?.close();
+  }
+}
+
+/** Share of the connections the open-file limit leaves at which the core warns. */
+const NEAR_FILE_LIMIT = 0.9;
+
+/**
+ * Tells the operator at start how many connections the open-file limit leaves
+ * room for (a warning if `maxConnections` was set above that), and has the
+ * core warn as connections near it.
+ */
+function watchFileLimit(core: BrokerCore): void {
+  const fl = fileLimit();
+  if (fl === undefined) return;
+  const room = fl.limit - fl.open;
+  const why = `open-file limit ${fl.limit} (${fl.open} in use at start)`;
+  core.connectionsWarnAt = Math.max(1, Math.floor(room * NEAR_FILE_LIMIT));
+  core.connectionsWarnWhy = why;
+  const max = core.limits.maxConnections;
+  const fields = { fileLimit: fl.limit, open: fl.open, maxConnections: max };
+  // The default (100,000) says "no particular limit": only a limit someone chose is questioned.
+  if (max > room && max !== DEFAULT_LIMITS.maxConnections) {
+    core.logger.warn(
+      fields,
+      `max_connections ${max} is more than the ${why} leaves room for (about ${room} connections): raise the limit (ulimit -n, LimitNOFILE= under systemd) or lower max_connections`,
+    );
+  } else {
+    core.logger.info(fields, `${why}: room for about ${room} connections`);
   }
 }

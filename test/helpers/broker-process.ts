@@ -49,16 +49,23 @@ export function freeLoopbackPort(): Promise<number> {
 const exited = (proc: ChildProcess) => proc.exitCode !== null || proc.signalCode !== null;
 
 /**
- * Spawns `starling broker ARGS` (from the repository root unless `cwd`);
+ * Spawns `starling broker ARGS` (from the repository root unless `cwd`;
+ * under an open-file limit of `fileLimit` if given);
  * resolves once it listens, or with its exit code and output if it exits
  * first. Rejects (after killing it) if it neither listens nor exits within
  * `timeoutMs`.
  */
 export function spawnBroker(
   args: string[],
-  options: { cwd?: string; timeoutMs?: number } = {},
+  options: { cwd?: string; timeoutMs?: number; fileLimit?: number } = {},
 ): Promise<BrokerProcess | BrokerExit> {
-  const proc = spawn(process.execPath, ["--import", tsx, main, "broker", ...args], {
+  const argv = [process.execPath, "--import", tsx, main, "broker", ...args];
+  // With a file limit: bash sets it and then becomes the broker (exec), so signals reach it.
+  const [command, ...rest] =
+    options.fileLimit === undefined
+      ? argv
+      : ["bash", "-c", `ulimit -n ${options.fileLimit} && exec "$@"`, "bash", ...argv];
+  const proc = spawn(command, rest, {
     cwd: options.cwd ?? root,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -101,6 +101,15 @@ export class BrokerCore {
   readonly #canRead: ((client: ClientIdentity, topic: string) => boolean) | undefined;
   #sweep: ReturnType<typeof setInterval>;
   #closing = false;
+  /**
+   * Connections at which to warn that the process's open-file limit is near
+   * (set by the process that knows the limit); the warning comes again only
+   * after the count fell below 90 % of it.
+   */
+  connectionsWarnAt = Number.POSITIVE_INFINITY;
+  /** What the warning says the limit is, e.g. `open-file limit 20000`. */
+  connectionsWarnWhy = "";
+  #nearLimitWarned = false;
 
   constructor(options: BrokerCoreOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -173,11 +182,21 @@ export class BrokerCore {
     const client = new Client(this, conn, { refuse: false });
     this.clients.add(client);
     client.start();
+    if (this.clients.size >= this.connectionsWarnAt && !this.#nearLimitWarned) {
+      this.#nearLimitWarned = true;
+      this.logger.warn(
+        { connections: this.clients.size },
+        `${this.clients.size} connections, near what the ${this.connectionsWarnWhy} allows: beyond it the operating system refuses new connections without the broker seeing them`,
+      );
+    }
   }
 
   /** Called by a client whose connection has closed. */
   forget(client: Client): void {
     this.clients.delete(client);
+    if (this.#nearLimitWarned && this.clients.size < this.connectionsWarnAt * 0.9) {
+      this.#nearLimitWarned = false;
+    }
   }
 
   #checkTimeouts(): void {
