@@ -426,16 +426,21 @@ export class BrokerCore {
   /** Ends a session: its subscriptions go, and a will still pending is published. */
   endSession(session: Session): void {
     session.clearTimers();
-    for (const sub of session.subscriptions.values()) this.router.remove(session, sub);
-    session.subscriptions.clear();
+    if (session.subscriptionCount > 0) {
+      for (const sub of session.subscriptions.values()) this.router.remove(session, sub);
+      session.subscriptions.clear();
+    }
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     this.persistence?.deleteSession(session);
     // Unacknowledged shared-subscription messages go to another member [§4.8.2], except QoS 2
     // ones already sent: those must not reach any other client [MQTT-4.8.2-5].
-    for (const d of session.inflight.values())
-      if (d.state === "publish" && d.qos === 1) this.redeliverShared(d, session);
+    const inflight = session.inflightSize > 0 ? session.inflight : undefined;
+    if (inflight !== undefined) {
+      for (const d of inflight.values())
+        if (d.state === "publish" && d.qos === 1) this.redeliverShared(d, session);
+    }
     for (const d of session.queue) this.redeliverShared(d, session);
-    session.inflight.clear();
+    inflight?.clear();
     session.queue.clear();
     if (session.inboundQos2Size > 0) session.inboundQos2.clear();
     const will = session.will;

@@ -295,7 +295,7 @@ export class Client implements SessionOwner {
       this.sendDelivery(d, 0, false);
       return;
     }
-    if (session.queue.length > 0 || session.inflight.size >= this.window || this.congested) {
+    if (session.queue.length > 0 || session.inflightSize >= this.window || this.congested) {
       this.core.enqueue(session, d);
       return;
     }
@@ -355,7 +355,7 @@ export class Client implements SessionOwner {
     const end = Math.min(backlog.length, this.#retainedHead + RETAINED_BURST);
     while (this.#retainedHead < end && !this.congested) {
       const d = backlog[this.#retainedHead];
-      if (d.qos > 0 && session.inflight.size >= this.window) return false;
+      if (d.qos > 0 && session.inflightSize >= this.window) return false;
       backlog[this.#retainedHead++] = undefined as unknown as Delivery;
       if (d.qos === 0) this.sendDelivery(d, 0, false);
       else this.#sendInflight(session, d);
@@ -386,7 +386,7 @@ export class Client implements SessionOwner {
     const now = Date.now();
     while (session.queue.loaded > 0 && !this.congested) {
       const d = session.queue.peek() as Delivery;
-      if (d.qos > 0 && session.inflight.size >= this.window) break;
+      if (d.qos > 0 && session.inflightSize >= this.window) break;
       session.queue.shift();
       if (d.msg.expiresAt !== 0 && d.msg.expiresAt <= now) {
         if (d.storeSeq !== undefined) this.core.persistence?.dequeue(session, d);
@@ -562,18 +562,20 @@ export class Client implements SessionOwner {
     }
     // Unacknowledged shared-subscription QoS 1 messages go to another member (§4.8.2); QoS 2
     // ones stay with this session, to be completed on reconnect [MQTT-4.8.2-4], [MQTT-4.8.2-5].
-    for (const [id, d] of session.inflight) {
-      if (
-        d.state === "publish" &&
-        d.qos === 1 &&
-        d.group !== undefined &&
-        this.core.redeliverShared(d, session)
-      ) {
-        session.inflight.delete(id);
-        if (session.stored) this.core.persistence?.deleteInflight(session, id);
+    if (session.inflightSize > 0) {
+      for (const [id, d] of session.inflight) {
+        if (
+          d.state === "publish" &&
+          d.qos === 1 &&
+          d.group !== undefined &&
+          this.core.redeliverShared(d, session)
+        ) {
+          session.inflight.delete(id);
+          if (session.stored) this.core.persistence?.deleteInflight(session, id);
+        }
       }
+      for (const d of session.inflight.values()) ownPayload(d.msg);
     }
-    for (const d of session.inflight.values()) ownPayload(d.msg);
     session.disconnectedAt = Date.now();
     if (this.normalDisconnect) session.will = undefined;
     // The record learns when the client went away (for expiry across a restart) and what the will is now.

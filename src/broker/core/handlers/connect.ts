@@ -353,7 +353,8 @@ function onAuthenticated(
   }
 
   // What the session still owes: unacknowledged PUBLISH again with DUP, and PUBREL [MQTT-4.4.0-1].
-  for (const d of session.inflight.values()) {
+  const owed = session.inflightSize > 0 ? session.inflight.values() : [];
+  for (const d of owed) {
     if (d.state === "publish") {
       // Too large for the client's new Maximum Packet Size: as if delivered [MQTT-3.1.2-25].
       if (!client.sendDelivery(d, d.packetId, true)) {

@@ -56,7 +56,7 @@ export function handleSubscribe(client: Client, packet: SubscribePacket): void {
       continue;
     }
     const existing = session.subscriptions.get(filter);
-    if (existing === undefined && session.subscriptions.size >= limits.maxSubscriptionsPerClient) {
+    if (existing === undefined && session.subscriptionCount >= limits.maxSubscriptionsPerClient) {
       reasonCodes.push(v5 ? ReasonCode.QuotaExceeded : SubackFailure);
       continue;
     }

@@ -49,9 +49,8 @@ export class Session {
   version: ProtocolVersion;
   /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
   expiryInterval = 0;
-  readonly subscriptions = new Map<string, SessionSubscription>();
-  /** Outbound QoS 1/2 in flight, by packet id, in send order. */
-  readonly inflight = new Map<number, Inflight>();
+  #subscriptions: Map<string, SessionSubscription> | undefined;
+  #inflight: Map<number, Inflight> | undefined;
   readonly queue = new DeliveryQueue();
   #inboundQos2: Set<number> | undefined;
   will: Will | undefined;
@@ -81,6 +80,31 @@ export class Session {
     return this.#inboundQos2;
   }
 
+  /**
+   * Subscriptions by filter. Made on first use, like {@link inflight}: an idle
+   * connection that never subscribes or receives QoS 1/2 holds no hash tables.
+   */
+  get subscriptions(): Map<string, SessionSubscription> {
+    this.#subscriptions ??= new Map();
+    return this.#subscriptions;
+  }
+
+  /** How many subscriptions there are, without making the map. */
+  get subscriptionCount(): number {
+    return this.#subscriptions?.size ?? 0;
+  }
+
+  /** Outbound QoS 1/2 in flight, by packet id, in send order; made on first use. */
+  get inflight(): Map<number, Inflight> {
+    this.#inflight ??= new Map();
+    return this.#inflight;
+  }
+
+  /** How many outbound QoS 1/2 messages are in flight, without making the map. */
+  get inflightSize(): number {
+    return this.#inflight?.size ?? 0;
+  }
+
   /** How many inbound QoS 2 ids are held, without making the set. */
   get inboundQos2Size(): number {
     return this.#inboundQos2?.size ?? 0;
@@ -96,7 +120,7 @@ export class Session {
    * when all 65,535 are taken.
    */
   allocatePacketId(): number | undefined {
-    if (this.inflight.size >= 65_535) return undefined;
+    if (this.inflightSize >= 65_535) return undefined;
     let id = this.#nextPacketId;
     while (this.inflight.has(id)) id = id === 65_535 ? 1 : id + 1;
     this.#nextPacketId = id === 65_535 ? 1 : id + 1;
