@@ -7,74 +7,28 @@
  * failed reload keeping the old state); /metrics, /healthz, /readyz.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { runCliSync } from "../cli/run-cli.js";
+import { type BrokerProcess, spawnBroker } from "../helpers/broker-process.js";
 import { type Mosquitto, requireMosquitto, startMosquitto } from "../helpers/mosquitto.js";
 import { requireProgram, waitFor } from "../helpers/programs.js";
 
-const root = new URL("../..", import.meta.url).pathname;
 const skip = requireMosquitto() || requireProgram("mosquitto_passwd", "mosquitto");
 
-interface Cli {
-  proc: ChildProcess;
-  mqttPort: number;
-  wsPort: number | undefined;
-  output: () => string;
-  stop(): Promise<void>;
-}
+/** `starling broker` as a process (test/helpers/broker-process.ts). */
+type Cli = BrokerProcess;
 
-/** Starts `starling broker` with `args`; resolves once its MQTT listener (and WebSocket one, if any) is up. */
-function startCli(args: string[], expectWs: boolean): Promise<Cli> {
+/** Starts `starling broker --memory ARGS`; resolves once its MQTT listener (and WebSocket one, if `expectWs`) is up. */
+async function startCli(args: string[], expectWs: boolean): Promise<Cli> {
   // --memory: these tests are about configuration, not the data directory.
-  const proc = spawn(
-    process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "broker", "--memory", ...args],
-    {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let out = "";
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once("exit", r));
-    proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill("SIGKILL");
-      reject(new Error(`broker did not start within 15 s:\n${out}`));
-    }, 15_000);
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /listening on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      const w = /listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m && (!expectWs || w)) {
-        clearTimeout(timer);
-        resolve({
-          proc,
-          mqttPort: Number(m[1]),
-          wsPort: w ? Number(w[1]) : undefined,
-          output: () => out,
-          stop,
-        });
-      }
-    };
-    proc.stdout?.on("data", onData);
-    proc.stderr?.on("data", onData);
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`broker exited with ${code} before listening:\n${out}`));
-    });
-  });
+  const b = await spawnBroker(["--memory", ...args], { waitForWs: expectWs });
+  if ("code" in b) throw new Error(`broker exited with ${b.code} before listening:\n${b.output}`);
+  return b;
 }
 
 const clients: MqttClient[] = [];
@@ -238,7 +192,7 @@ describe("starling broker -c", { skip }, () => {
     }
     for (const version of [4, 5] as const) {
       const m = await answers(mosq.port, version);
-      const s = await answers(star.mqttPort, version);
+      const s = await answers(star.port, version);
       // One deliberate difference (docs/configuration.md): Mosquitto grants a SUBSCRIBE the ACL
       // gives no read right for (and then delivers nothing); Starling refuses it in the SUBACK
       // (0x80 in 3.1.1, 0x87 in 5.0), so the client knows.
@@ -285,7 +239,7 @@ describe("starling broker -c", { skip }, () => {
     );
     const cli = await startCli(["-c", toml], true);
     running.push(cli);
-    const port = cli.mqttPort;
+    const port = cli.port;
     const sub = await connected(port, {
       clientId: "sub",
       username: "alice",

@@ -19,6 +19,8 @@ export interface BrokerProcess {
   readonly proc: ChildProcess;
   /** Its MQTT TCP port, from the log line. */
   readonly port: number;
+  /** Its WebSocket port, from the log line, when `waitForWs` asked for it. */
+  readonly wsPort?: number;
   /** The tail of its stdout and stderr, interleaved. */
   output(): string;
   /** Sends `signal` and resolves once the process has exited (and been reaped). */
@@ -50,14 +52,15 @@ const exited = (proc: ChildProcess) => proc.exitCode !== null || proc.signalCode
 
 /**
  * Spawns `starling broker ARGS` (from the repository root unless `cwd`;
- * under an open-file limit of `fileLimit` if given);
+ * under an open-file limit of `fileLimit` if given; with `waitForWs`, ready
+ * once its WebSocket listener logs too);
  * resolves once it listens, or with its exit code and output if it exits
  * first. Rejects (after killing it) if it neither listens nor exits within
  * `timeoutMs`.
  */
 export function spawnBroker(
   args: string[],
-  options: { cwd?: string; timeoutMs?: number; fileLimit?: number } = {},
+  options: { cwd?: string; timeoutMs?: number; fileLimit?: number; waitForWs?: boolean } = {},
 ): Promise<BrokerProcess | BrokerExit> {
   const argv = [process.execPath, "--import", tsx, main, "broker", ...args];
   // With a file limit: bash sets it and then becomes the broker (exec), so signals reach it.
@@ -95,10 +98,12 @@ export function spawnBroker(
       if (out.length > OUTPUT_LIMIT) out = out.slice(-OUTPUT_LIMIT);
       if (listening) return;
       const m = /listening on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) {
+      const w = options.waitForWs ? /listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(out) : null;
+      if (m && (!options.waitForWs || w)) {
         listening = true;
         clearTimeout(timer);
-        resolve({ proc, port: Number(m[1]), output: () => out, kill, stop });
+        const wsPort = w ? Number(w[1]) : undefined;
+        resolve({ proc, port: Number(m[1]), wsPort, output: () => out, kill, stop });
       }
     };
     proc.stdout?.on("data", onData);
