@@ -197,7 +197,8 @@ export async function listenTcp(
     sockets.delete(this);
   };
   let url = "";
-  const server: Server = createServer((socket) => {
+  // Nagle off as the socket is accepted (SocketConnection's own setNoDelay is then a no-op).
+  const server: Server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", forget);
     const conn = new SocketConnection(socket);

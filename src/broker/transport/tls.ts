@@ -84,6 +84,7 @@ export async function listenTls(
   let url = "";
   const server: Server = createServer(
     {
+      noDelay: true,
       ...secureContextOptions(files),
       requestCert: files.requireCertificate || files.useIdentityAsUsername,
       rejectUnauthorized: files.requireCertificate,
