@@ -29,6 +29,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import mqtt, { type IClientOptions, type MqttClient, type Packet, Store } from "mqtt";
 import { type BrokerProcess, freeLoopbackPort, spawnBroker } from "../helpers/broker-process.js";
+import { prng } from "../helpers/prng.js";
 
 /** SIGKILLs per run. */
 const KILLS = 4;
@@ -131,18 +132,6 @@ interface Outcome {
   /** Warnings and errors the broker processes logged. */
   brokerComplaints: string[];
   ms: number;
-}
-
-/** mulberry32: a small seeded PRNG, so that a run's kill times can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -5,7 +5,6 @@
  * messages. Every wait has a deadline; nothing listens beyond 127.0.0.1.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 
 const root = new URL("../..", import.meta.url).pathname;
 const tsx = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
@@ -36,17 +35,7 @@ export interface BrokerExit {
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (listen on 0, read it, close). */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort as freeLoopbackPort } from "./mosquitto.js";
 
 const exited = (proc: ChildProcess) => proc.exitCode !== null || proc.signalCode !== null;
 

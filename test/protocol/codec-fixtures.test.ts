@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { Decoder } from "../../src/protocol/decoder.js";
 import { encode } from "../../src/protocol/encoder.js";
 import type { Packet } from "../../src/protocol/packet.js";
+import { prng } from "../helpers/prng.js";
 import { type Fixture, fixtureBytes, fixtures, fixturesOf, plain } from "./fixtures.js";
 
 function toHex(bytes: Uint8Array): string {
@@ -28,18 +29,6 @@ function assertDecodesTo(f: Fixture, chunks: Uint8Array[], how: string): void {
   const packets = decodeChunks(f, chunks);
   assert.equal(packets.length, 1, `${how}: exactly one packet`);
   assert.deepEqual(plain(packets[0]), plain(f.packet), how);
-}
-
-/** mulberry32: a small seeded PRNG, so the random split points are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A seed derived from the fixture's name, so adding a fixture does not move the others' cuts. */

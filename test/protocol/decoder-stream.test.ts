@@ -10,6 +10,7 @@ import { ErrorCode, ProtocolError } from "../../src/protocol/errors.js";
 import { Decoder, encode, encodePublishHeader } from "../../src/protocol/index.js";
 import type { Packet, PublishPacket } from "../../src/protocol/packet.js";
 import { ReasonCode } from "../../src/protocol/reason-codes.js";
+import { prng } from "../helpers/prng.js";
 import { type Fixture, fixtureBytes, fixtures, fixturesOf, hex, plain } from "./fixtures.js";
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -51,18 +52,6 @@ function assertProtocolError(fn: () => unknown, code: string, reasonCode: number
   assert.equal(caught.code, code);
   assert.equal(caught.reasonCode, reasonCode);
   return caught;
-}
-
-/** Same seeded PRNG as the fixture test (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 for (const version of [3, 4, 5] as const) {

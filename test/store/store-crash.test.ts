@@ -36,6 +36,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { type DatabaseOptions, open } from "lmdb";
 import { DATA_FILE, LmdbStore, type SyncMode } from "../../src/broker/store/lmdb.js";
+import { prng as random } from "../helpers/prng.js";
 import { finishDeletions } from "./contract.js";
 import {
   BIG_QUEUE,
@@ -106,18 +107,6 @@ class Child {
     }
     await this.exited; // reaped: its pid is dead from here on
   }
-}
-
-/** Seeded PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Checks that the store holds exactly the state after batch `last` (see crash-writer.ts). */
